@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MarketstreamConfig(AppConfig):
+    name = "marketstream"
+    verbose_name = "Market streams"

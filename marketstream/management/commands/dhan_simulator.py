@@ -1,0 +1,61 @@
+"""manage.py dhan_simulator: a local DhanHQ feed (WebSocket) and REST market quote."""
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from marketstream.protocol import DEFAULT_TICK_SIZES, InstrumentKey
+from marketstream.simulator import (
+    DEMO_ACCESS_TOKEN,
+    DEMO_CLIENT_ID,
+    DhanSimulator,
+    SimulatorConfig,
+)
+from prices.models import Instrument
+
+BASE_PRICES = Path(__file__).resolve().parents[2] / "data" / "simulator_prices.json"
+
+
+def _tick_sizes() -> dict[InstrumentKey, float]:
+    return {
+        i.instrument_key: float(i.tick_size)
+        for i in Instrument.objects.only("exchange_segment", "security_id", "tick_size")
+    }
+
+
+class Command(BaseCommand):
+    help = "Run a local server speaking DhanHQ's v2 market-feed protocol and REST LTP."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8765, help="feed WebSocket port")
+        parser.add_argument("--rest-port", type=int, default=None, help="REST port (port + 1)")
+        parser.add_argument("--rate", type=float, default=2.0,
+                            help="ticks per second per subscribed instrument")
+        parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument("--pack-frames", action="store_true",
+                            help="send several packets per frame")
+
+    def handle(self, *args, **opts):
+        ticks = _tick_sizes()
+        config = SimulatorConfig(
+            host=opts["host"], port=opts["port"], rest_port=opts["rest_port"],
+            client_id=settings.DHANHQ_CLIENT_ID or DEMO_CLIENT_ID,
+            access_token=settings.DHANHQ_ACCESS_TOKEN or DEMO_ACCESS_TOKEN,
+            ticks_per_second=opts["rate"], seed=opts["seed"], pack_frames=opts["pack_frames"],
+        )
+        simulator = DhanSimulator(
+            config,
+            tick_size=lambda key: ticks.get(key) or DEFAULT_TICK_SIZES.get(key.segment, 0.05),
+            base_prices=json.loads(BASE_PRICES.read_text())["prices"],
+        )
+        self.stdout.write(
+            f"DhanHQ simulator on ws://{config.host}:{config.port} "
+            f"({len(ticks)} instruments with tick sizes); Ctrl-C stops it"
+        )
+        self.stdout.flush()
+        try:
+            simulator.serve_forever()
+        except KeyboardInterrupt:
+            pass

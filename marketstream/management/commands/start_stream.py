@@ -1,0 +1,40 @@
+"""manage.py start_stream --type swing|longterm [--ids] [--symbols] [--keys] [--mode]"""
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from marketstream.streamkeys import StreamKeyError, parse_stream_key
+from marketstream.streams import request_start
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+class Command(BaseCommand):
+    help = "Start (or mark wanted) the stream for a screener type and instruments."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--type", required=True, dest="screener_type")
+        parser.add_argument("--ids", help="instrument ids, comma-separated")
+        parser.add_argument("--symbols", help="trading symbols, comma-separated")
+        parser.add_argument("--keys", help="instrument keys SEG:ID, comma-separated")
+        parser.add_argument("--mode", default=None, help="ticker, quote or full")
+
+    def handle(self, *args, screener_type, ids, symbols, keys, mode, **options):
+        from marketstream.streamkeys import build_stream_key
+
+        try:
+            id_list = [int(i) for i in _split(ids)]
+        except ValueError:
+            raise CommandError(f"--ids must be integers, got {ids!r}") from None
+        try:
+            key = build_stream_key(screener_type=screener_type, ids=id_list,
+                                   symbols=_split(symbols), keys=_split(keys))  # fmt: skip
+            stream, message = request_start(
+                spec=parse_stream_key(key), mode=mode or settings.DHANHQ_WS_MODE,
+                enqueue=bool(settings.REDIS_URL),
+            )
+        except (StreamKeyError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(stream.key)
+        self.stderr.write(message)

@@ -1,0 +1,44 @@
+"""A stream: one DhanHQ feed connection for one stream key, and what it is doing."""
+from django.db import models
+
+
+class Stream(models.Model):
+    class Desired(models.TextChoices):
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped"
+
+    class State(models.TextChoices):
+        STARTING = "starting", "Starting"
+        RUNNING = "running", "Running"
+        RECONNECTING = "reconnecting", "Reconnecting"
+        STOPPED = "stopped", "Stopped"
+        MARKET_CLOSED = "market_closed", "Market closed"
+        ERROR = "error", "Error"
+
+    key = models.CharField(max_length=2000, unique=True)
+    screener_type = models.CharField(max_length=16)
+    instruments = models.JSONField(default=list, help_text="instrument keys, SEG:SID")
+    mode = models.CharField(max_length=8, default="quote")
+    desired_state = models.CharField(max_length=8, choices=Desired.choices,
+                                     default=Desired.RUNNING)  # fmt: skip
+    state = models.CharField(max_length=16, choices=State.choices, default=State.STOPPED)
+    worker_host = models.CharField(max_length=255, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_heartbeat = models.DateTimeField(null=True, blank=True)
+    last_tick_at = models.DateTimeField(null=True, blank=True)
+    ticks_received = models.PositiveBigIntegerField(default=0)
+    reconnects = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, help_text="never contains the access token")
+    stopped_reason = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def instrument_count(self) -> int:
+        return len(self.instruments)

@@ -1,0 +1,162 @@
+"""Django settings for MarketStream. The one place that reads the environment.
+
+`REDIS_URL` selects the full stack (Redis cache, pub/sub channel layer, Celery broker);
+without it everything runs embedded in one process (see DESIGN.md).
+"""
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
+DEBUG = _env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "prices",
+    "screeners",
+    "marketstream",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "marketstream.urls"
+ASGI_APPLICATION = "marketstream.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=60,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Feed threads write heartbeats while pages read: wait for the lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-in"
+TIME_ZONE = "Asia/Kolkata"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Redis, caches, channel layer, Celery -------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+    # The pub/sub layer: one PUBLISH per group_send, no per-member fan-out in Redis and no
+    # silent drop at a capacity of 100 (README "Channel layer").
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
+CELERY_RESULT_BACKEND = None
+# Embedded mode: tasks run in the calling process, so the feed thread lives in the web process.
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ROUTES = {"marketstream.tasks.*": {"queue": "streams"}}
+CELERY_BEAT_SCHEDULE = {
+    "supervise-streams": {"task": "marketstream.tasks.supervise_streams", "schedule": 15.0},
+}
+
+# --- DhanHQ -------------------------------------------------------------------------
+DHANHQ_CLIENT_ID = os.environ.get("DHANHQ_CLIENT_ID", "")
+DHANHQ_ACCESS_TOKEN = os.environ.get("DHANHQ_ACCESS_TOKEN", "")
+DHANHQ_FEED_URL = os.environ.get("DHANHQ_FEED_URL", "wss://api-feed.dhan.co")
+DHANHQ_API_URL = os.environ.get("DHANHQ_API_URL", "https://api.dhan.co/v2")
+DHANHQ_ORDER_FEED_URL = os.environ.get("DHANHQ_ORDER_FEED_URL", "wss://api-order-update.dhan.co")
+DHANHQ_DEPTH_FEED_URL = os.environ.get(
+    "DHANHQ_DEPTH_FEED_URL", "wss://depth-api-feed.dhan.co/twentydepth"
+)
+DHANHQ_WS_ENABLED = _env_bool("DHANHQ_WS_ENABLED", True)
+DHANHQ_WS_MODE = os.environ.get("DHANHQ_WS_MODE", "quote").strip().lower() or "quote"
+
+DEV_MODE = _env_bool("DEV_MODE", False)
+LTP_CACHE_TTL_SECONDS = _env_int("LTP_CACHE_TTL_SECONDS", 30)
+LTP_BROADCAST_INTERVAL_MS = _env_int("LTP_BROADCAST_INTERVAL_MS", 1000)
+
+# --- Logging ------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_token": {"()": "marketstream.logredact.RedactTokenFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_token"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # websockets logs the request line, and DhanHQ puts the token in the query string.
+        "websockets": {"level": "INFO"},
+        "daphne": {"level": "WARNING"},
+    },
+}

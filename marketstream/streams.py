@@ -1,0 +1,76 @@
+"""Stream control as named functions: what the commands, the admin, the pages and beat call.
+
+They change the Stream rows (the desired state every feed thread watches) and enqueue the
+Celery task that starts a feed; they never touch threads of another process directly.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from marketstream.calendar import market_is_open
+from marketstream.models import Stream
+from marketstream.protocol import FeedMode
+from marketstream.streamkeys import StreamSpec, resolve_instruments
+
+STALE_HEARTBEAT_SECONDS = 60
+
+
+def request_start(*, spec: StreamSpec, mode: str, enqueue: bool = True) -> tuple[Stream, str]:
+    """Mark the stream wanted and enqueue its start; validates instruments first.
+
+    `enqueue=False` only marks it wanted: the supervision tick of the process that hosts
+    feeds starts it (embedded mode, where a command's own process would not outlive it)."""
+    from marketstream.tasks import start_stream_task
+
+    FeedMode.parse(mode)
+    instruments = resolve_instruments(spec)
+    with transaction.atomic():
+        stream, _ = Stream.objects.update_or_create(
+            key=spec.key,
+            defaults={"screener_type": spec.screener_type, "mode": mode.lower(),
+                      "instruments": [i.key for i in instruments],
+                      "desired_state": Stream.Desired.RUNNING},
+        )  # fmt: skip
+    if not market_is_open():
+        return stream, "market is closed: the stream will start at the open"
+    if is_alive(stream):
+        return stream, "already running"
+    if not enqueue:
+        return stream, "marked wanted: the web process starts it within seconds"
+    start_stream_task.delay(stream.key)
+    return stream, f"start requested for {len(instruments)} instruments"
+
+
+def request_stop(key: str) -> bool:
+    """Ask the feed for `key` to stop, wherever it runs; it notices within seconds."""
+    return bool(Stream.objects.filter(key=key).update(desired_state=Stream.Desired.STOPPED,
+                                                      updated_at=timezone.now()))  # fmt: skip
+
+
+def request_stop_all() -> int:
+    return Stream.objects.update(desired_state=Stream.Desired.STOPPED, updated_at=timezone.now())
+
+
+def is_alive(stream: Stream) -> bool:
+    if stream.state not in (Stream.State.STARTING, Stream.State.RUNNING,
+                            Stream.State.RECONNECTING):  # fmt: skip
+        return False
+    fresh = timezone.now() - timedelta(seconds=STALE_HEARTBEAT_SECONDS)
+    return stream.last_heartbeat is not None and stream.last_heartbeat >= fresh
+
+
+def supervise() -> list[str]:
+    """Beat's tick: (re)start every wanted stream that is not alive while the market is open."""
+    from marketstream.tasks import start_stream_task
+
+    if not market_is_open():
+        return []
+    started = []
+    for stream in Stream.objects.filter(desired_state=Stream.Desired.RUNNING):
+        if not is_alive(stream):
+            start_stream_task.delay(stream.key)
+            started.append(stream.key)
+    return started

@@ -1,0 +1,375 @@
+"""Feed threads, one per stream key, and the supervisor that owns them.
+
+The Celery task `start_stream_task` calls `supervisor.start(key)`, which returns at once;
+the named thread runs the feed (`marketstream.feed.run_feed`) into the price sink until it
+is asked to stop (any process: the Stream row's desired state), the market closes, or the
+credentials fail. One live feed per key across workers: a Redis lock the thread renews.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+
+import redis
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from marketstream.calendar import market_is_open
+from marketstream.feed import (
+    FeedCredentials,
+    FeedError,
+    FeedEvents,
+    FeedPolicy,
+    run_feed,
+)
+from marketstream.models import Stream
+from marketstream.protocol import (
+    SEGMENT_NAMES,
+    Decoder,
+    FeedMode,
+    Full,
+    InstrumentKey,
+    Packet,
+    Quote,
+    Ticker,
+)
+from marketstream.streamkeys import StreamKeyError, parse_stream_key, resolve_instruments
+from prices.cache import PriceSink, redis_client
+
+logger = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_SECONDS = 0.05
+HEARTBEAT_INTERVAL_SECONDS = 5.0
+CONTROL_CHECK_INTERVAL_SECONDS = 2.0  # stop requests and market close noticed within this
+LOCK_TTL_SECONDS = 30
+LOCK_RENEW_INTERVAL_SECONDS = 10.0
+THREAD_JOIN_TIMEOUT_SECONDS = 10.0
+
+
+class StreamStartError(Exception):
+    """A stream that cannot start: unknown instruments, no credentials, closed market."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartOutcome:
+    key: str
+    started: bool
+    message: str
+
+
+def _lock_name(key: str) -> str:
+    return "market_stream:lock:" + hashlib.sha1(key.encode()).hexdigest()  # noqa: S324
+
+
+class _StreamLock:
+    """One live feed per key across processes: a Redis lock with a TTL, renewed by its
+    thread. Embedded mode has one process, where the supervisor's registry is the lock."""
+
+    def __init__(self, key: str) -> None:
+        self._lock = None
+        if settings.REDIS_URL:
+            self._lock = redis_client(settings.REDIS_URL).lock(
+                _lock_name(key), timeout=LOCK_TTL_SECONDS, thread_local=False
+            )
+
+    def acquire(self) -> bool:
+        return self._lock is None or bool(self._lock.acquire(blocking=False))
+
+    def renew(self) -> bool:
+        if self._lock is None:
+            return True
+        try:
+            return bool(self._lock.reacquire())
+        except redis.exceptions.LockError:
+            return False
+
+    def release(self) -> None:
+        if self._lock is not None:
+            try:
+                self._lock.release()
+            except redis.exceptions.LockError:
+                pass  # expired already: nobody else's lock is touched (token check)
+
+
+def _price_of(packet: Packet) -> float | None:
+    if isinstance(packet, (Ticker, Quote, Full)):
+        return packet.ltp
+    return None
+
+
+class FeedThread(threading.Thread):
+    """Runs one stream's feed on its own asyncio loop. Always deregisters on exit."""
+
+    def __init__(
+        self,
+        *,
+        supervisor: StreamSupervisor,
+        key: str,
+        keys: list[InstrumentKey],
+        tick_sizes: dict[tuple[int, int], float],
+        mode: FeedMode,
+        lock: _StreamLock,
+        policy: FeedPolicy | None = None,
+    ) -> None:
+        super().__init__(name=f"feed[{key[:80]}]", daemon=True)
+        self.key = key
+        self._supervisor = supervisor
+        self._keys = keys
+        self._decoder = Decoder(tick_sizes)
+        self._mode = mode
+        self._lock = lock
+        self._policy = policy or FeedPolicy()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._stop_reason = ""
+        self._ready = threading.Event()
+        self.sink = PriceSink()
+        self.reconnects = 0
+        # Django forbids the ORM on a running event loop: the feed's DB work goes to one
+        # thread of its own (one connection per stream, closed when the stream ends).
+        self._db_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-db")
+
+    # --- control (any thread) -------------------------------------------------------
+
+    def request_stop(self, reason: str) -> None:
+        self._ready.wait(5)
+        self._stop_reason = self._stop_reason or reason
+        if self._loop is not None and self._stop_event is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._stop_event.set)
+            except RuntimeError:
+                pass  # loop already closed: the thread is on its way out
+
+    # --- the thread -----------------------------------------------------------------
+
+    def run(self) -> None:
+        state, error = Stream.State.STOPPED, ""
+        try:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self._main())
+        except FeedError as exc:
+            state, error = Stream.State.ERROR, str(exc)
+            self._stop_reason = self._stop_reason or "feed error"
+            logger.error("stream %s stopped: %s", self.key, exc)
+        except Exception as exc:  # the thread's last resort: record it, never die silently
+            state, error = Stream.State.ERROR, f"{type(exc).__name__}: {exc}"
+            self._stop_reason = self._stop_reason or "crashed"
+            logger.exception("stream %s crashed", self.key)
+        finally:
+            self._finish(state, error)
+
+    def _finish(self, state: str, error: str) -> None:
+        try:
+            self._flush()
+        except redis.RedisError as exc:
+            logger.warning("stream %s: last flush failed: %s", self.key, exc)
+        if self._stop_reason == "market closed":
+            state = Stream.State.MARKET_CLOSED
+        fields = {"state": state, "stopped_reason": self._stop_reason[:200],
+                  "ticks_received": self.sink.ticks_received, "reconnects": self.reconnects,
+                  "worker_pid": None}  # fmt: skip
+        if error:
+            fields["last_error"] = error[:2000]
+            if state == Stream.State.ERROR:
+                fields["desired_state"] = Stream.Desired.STOPPED
+        try:
+            self._db_executor.submit(self._update, **fields).result(30)
+        finally:
+            self._db_executor.submit(connection.close).result(30)
+            self._db_executor.shutdown()
+            self._lock.release()
+            self._supervisor._deregister(self)
+            if self._loop is not None:
+                self._loop.close()
+            logger.info("stream %s ended (%s)", self.key, self._stop_reason or state)
+
+    async def _main(self) -> None:
+        self._stop_event = asyncio.Event()
+        self._ready.set()
+        creds = FeedCredentials(settings.DHANHQ_FEED_URL, settings.DHANHQ_CLIENT_ID,
+                                settings.DHANHQ_ACCESS_TOKEN)  # fmt: skip
+        await run_feed(credentials=creds, decoder=self._decoder, keys=self._keys,
+                       mode=self._mode, stop=self._stop_event, events=_Events(self),
+                       policy=self._policy)  # fmt: skip
+
+    # --- called on the feed loop ----------------------------------------------------
+
+    def _flush(self) -> None:
+        self.sink.flush()
+
+    async def db(self, fn: Callable[..., object], /, **kwargs: object) -> object:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_executor, partial(fn, **kwargs))
+
+    def _update(self, **fields: object) -> None:
+        close_old_connections()
+        Stream.objects.filter(key=self.key).update(**fields, updated_at=timezone.now())
+
+    def _check_control(self) -> None:
+        close_old_connections()
+        desired = Stream.objects.filter(key=self.key).values_list("desired_state", flat=True)
+        desired = desired.first()
+        if desired != Stream.Desired.RUNNING:
+            self.request_stop("stop requested" if desired else "stream deleted")
+        elif not market_is_open():
+            self.request_stop("market closed")
+        elif not self._lock.renew():
+            self.request_stop("lost the stream lock")
+
+
+class _Events(FeedEvents):
+    def __init__(self, thread: FeedThread) -> None:
+        self.t = thread
+        now = time.monotonic()
+        self._last_flush = self._last_beat = self._last_control = now
+        self._ticks_since_beat = 0
+
+    async def connected(self, *, reconnects: int) -> None:
+        self.t.reconnects = reconnects
+        await self.t.db(self.t._update, state=Stream.State.RUNNING, reconnects=reconnects,
+                        last_error="")  # fmt: skip
+        logger.info("stream %s subscribed %d instruments", self.t.key, len(self.t._keys))
+
+    async def packets(self, packets: list[Packet]) -> None:
+        sink = self.t.sink
+        for packet in packets:
+            price = _price_of(packet)
+            if price is not None:
+                sink.put(f"{SEGMENT_NAMES[packet.segment]}:{packet.security_id}", price)
+                self._ticks_since_beat += 1
+        if time.monotonic() - self._last_flush >= FLUSH_INTERVAL_SECONDS:
+            await self.idle()
+
+    async def disconnected(self, error: FeedError, *, delay_seconds: float) -> None:
+        logger.warning("stream %s disconnected (%s); reconnecting in %.1f s",
+                       self.t.key, error, delay_seconds)  # fmt: skip
+        await self.t.db(self.t._update, state=Stream.State.RECONNECTING,
+                        last_error=str(error)[:2000])  # fmt: skip
+
+    async def idle(self) -> None:
+        now = time.monotonic()
+        self._last_flush = now
+        try:
+            self.t._flush()
+        except redis.RedisError as exc:
+            logger.warning("stream %s: price flush failed, will retry: %s", self.t.key, exc)
+        if now - self._last_beat >= HEARTBEAT_INTERVAL_SECONDS:
+            self._last_beat = now
+            await self.t.db(self._heartbeat)
+        if now - self._last_control >= CONTROL_CHECK_INTERVAL_SECONDS:
+            self._last_control = now
+            await self.t.db(self.t._check_control)
+
+    def _heartbeat(self) -> None:
+        fields: dict[str, object] = {"last_heartbeat": timezone.now(),
+                                     "ticks_received": self.t.sink.ticks_received}  # fmt: skip
+        if self._ticks_since_beat:
+            fields["last_tick_at"] = fields["last_heartbeat"]
+            self._ticks_since_beat = 0
+        self.t._update(**fields)
+        try:
+            self.t.sink.heartbeat()
+        except redis.RedisError as exc:
+            logger.warning("heartbeat to Redis failed: %s", exc)
+
+
+class StreamSupervisor:
+    """The registry of this process's feed threads. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._threads: dict[str, FeedThread] = {}
+        self._lock = threading.Lock()
+
+    def active_stream_count(self) -> int:
+        with self._lock:
+            return len(self._threads)
+
+    def active_keys(self) -> list[str]:
+        with self._lock:
+            return sorted(self._threads)
+
+    def thread(self, key: str) -> FeedThread | None:
+        with self._lock:
+            return self._threads.get(key)
+
+    def _deregister(self, thread: FeedThread) -> None:
+        with self._lock:
+            if self._threads.get(thread.key) is thread:
+                del self._threads[thread.key]
+
+    def start(self, key: str, *, policy: FeedPolicy | None = None) -> StartOutcome:
+        """Start the feed thread for `key` and return at once."""
+        try:
+            stream = Stream.objects.get(key=key)
+        except Stream.DoesNotExist:
+            raise StreamStartError(f"no stream {key!r}; create it with start_stream") from None
+        if stream.desired_state != Stream.Desired.RUNNING:
+            return StartOutcome(key, False, "stream is stopped; not starting")
+        if not market_is_open():
+            Stream.objects.filter(pk=stream.pk).update(state=Stream.State.MARKET_CLOSED)
+            return StartOutcome(key, False, "market is closed; the stream starts at the open")
+        check_credentials()
+        try:
+            instruments = resolve_instruments(parse_stream_key(key))
+        except StreamKeyError as exc:
+            raise StreamStartError(str(exc)) from None
+        with self._lock:
+            if key in self._threads:
+                return StartOutcome(key, False, "already running in this worker")
+            lock = _StreamLock(key)
+            if not lock.acquire():
+                return StartOutcome(key, False, "already running in another worker")
+            thread = FeedThread(
+                supervisor=self, key=key, keys=[i.instrument_key for i in instruments],
+                tick_sizes={(i.instrument_key.segment, i.security_id): float(i.tick_size)
+                            for i in instruments},
+                mode=FeedMode.parse(stream.mode), lock=lock, policy=policy,
+            )  # fmt: skip
+            self._threads[key] = thread
+        Stream.objects.filter(pk=stream.pk).update(
+            state=Stream.State.STARTING, worker_host=socket.gethostname(), worker_pid=os.getpid(),
+            started_at=timezone.now(), last_heartbeat=timezone.now(), stopped_reason="",
+            instruments=[i.key for i in instruments],
+        )  # fmt: skip
+        thread.start()
+        return StartOutcome(key, True, f"started with {len(instruments)} instruments")
+
+    def stop(self, key: str, *, reason: str, timeout: float = THREAD_JOIN_TIMEOUT_SECONDS) -> bool:
+        thread = self.thread(key)
+        if thread is None:
+            return False
+        thread.request_stop(reason)
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def stop_all_streams(
+        self, *, reason: str = "shutdown", timeout: float = THREAD_JOIN_TIMEOUT_SECONDS
+    ) -> int:
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.request_stop(reason)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return len(threads)
+
+
+def check_credentials() -> None:
+    if not settings.DHANHQ_WS_ENABLED:
+        raise StreamStartError("feeds are disabled (DHANHQ_WS_ENABLED=false)")
+    if not (settings.DHANHQ_CLIENT_ID and settings.DHANHQ_ACCESS_TOKEN):
+        raise StreamStartError("DHANHQ_CLIENT_ID and DHANHQ_ACCESS_TOKEN must be set")
+
+
+supervisor = StreamSupervisor()

@@ -1,0 +1,9 @@
+from django.contrib import admin
+from django.urls import path
+
+from prices import views as price_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/current_prices", price_views.current_prices, name="current_prices"),
+]

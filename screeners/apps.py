@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ScreenersConfig(AppConfig):
+    name = "screeners"
+    verbose_name = "Screeners"
