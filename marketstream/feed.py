@@ -25,6 +25,7 @@ from marketstream.protocol import (
     Disconnect,
     FeedMode,
     InstrumentKey,
+    LtpScanner,
     Packet,
     disconnect_message,
     subscribe_messages,
@@ -164,8 +165,8 @@ class FeedConnection:
         for message in unsubscribe_messages(keys, mode=mode):
             await self._send(message)
 
-    async def packets(self) -> AsyncIterator[list[Packet]]:
-        """Decoded packets, one list per frame. Malformed frames are counted and skipped."""
+    async def frames(self) -> AsyncIterator[bytes]:
+        """Raw binary frames; text frames are counted as malformed and skipped."""
         if self._ws is None:
             raise FeedDisconnectedError("not connected")
         while True:
@@ -177,16 +178,38 @@ class FeedConnection:
                 self.malformed_frames += 1
                 logger.warning("feed sent a text frame (%d chars); skipped", len(frame))
                 continue
+            yield frame
+
+    def malformed(self, error: DecodeError) -> None:
+        self.malformed_frames += 1
+        logger.warning("malformed feed frame skipped: %s", error)
+
+    async def packets(self) -> AsyncIterator[list[Packet]]:
+        """Decoded packets, one list per frame. Malformed frames are counted and skipped;
+        a disconnect packet raises the matching FeedError."""
+        async for frame in self.frames():
             try:
                 packets = self._decoder.decode(frame)
             except DecodeError as exc:
-                self.malformed_frames += 1
-                logger.warning("malformed feed frame skipped: %s", exc)
+                self.malformed(exc)
                 continue
             for packet in packets:
                 if isinstance(packet, Disconnect):
                     raise classify_disconnect(packet)
             yield packets
+
+    async def scan(self, scanner: LtpScanner) -> AsyncIterator[int]:
+        """The feed's hot path: frames into `scanner` (latest LTP per key); yields the
+        scanner's packet count after each frame."""
+        async for frame in self.frames():
+            try:
+                disconnect = scanner.scan(frame)
+            except DecodeError as exc:
+                self.malformed(exc)
+                continue
+            if disconnect is not None:
+                raise classify_disconnect(disconnect)
+            yield scanner.packets
 
     async def close(self) -> None:
         """Say goodbye (code 12) when we can, then close; never hangs past the timeout."""
@@ -231,7 +254,8 @@ class FeedEvents:
 
     async def connected(self, *, reconnects: int) -> None: ...
 
-    async def packets(self, packets: list[Packet]) -> None: ...
+    async def received(self, packet_count: int) -> None:
+        """A frame went into the scanner; `packet_count` is the scanner's running total."""
 
     async def disconnected(self, error: FeedError, *, delay_seconds: float) -> None: ...
 
@@ -242,14 +266,14 @@ class FeedEvents:
 async def run_feed(
     *,
     credentials: FeedCredentials,
-    decoder: Decoder,
+    scanner: LtpScanner,
     keys: Sequence[InstrumentKey],
     mode: FeedMode,
     stop: asyncio.Event,
     events: FeedEvents,
     policy: FeedPolicy | None = None,
     rng: random.Random | None = None,
-    connect: Callable[[FeedCredentials, Decoder], Awaitable[FeedConnection]] | None = None,
+    connect: Callable[[FeedCredentials], Awaitable[FeedConnection]] | None = None,
 ) -> None:
     """Keep one subscribed connection until `stop` is set; raise FeedAuthError or
     FeedLimitError when retrying cannot help. Every reconnect resubscribes all keys."""
@@ -260,12 +284,12 @@ async def run_feed(
     while not stop.is_set():
         delay = 0.0
         try:
-            conn = await connect(credentials, decoder)
+            conn = await connect(credentials)
             try:
                 await conn.subscribe(list(keys), mode=mode)
                 await events.connected(reconnects=reconnects)
                 attempt = auth_failures = 0
-                await _pump(conn, stop=stop, events=events, policy=policy)
+                await _pump(conn, scanner=scanner, stop=stop, events=events, policy=policy)
             finally:
                 await conn.close()
         except FeedLimitError:
@@ -289,8 +313,8 @@ async def run_feed(
         await _sleep_or_stop(delay, stop=stop, events=events)
 
 
-async def _open_connection(credentials: FeedCredentials, decoder: Decoder) -> FeedConnection:
-    conn = FeedConnection(credentials, decoder=decoder)
+async def _open_connection(credentials: FeedCredentials) -> FeedConnection:
+    conn = FeedConnection(credentials, decoder=Decoder())
     await conn.connect()
     return conn
 
@@ -309,32 +333,41 @@ async def _sleep_or_stop(seconds: float, *, stop: asyncio.Event, events: FeedEve
 
 
 async def _pump(
-    conn: FeedConnection, *, stop: asyncio.Event, events: FeedEvents, policy: FeedPolicy
+    conn: FeedConnection,
+    *,
+    scanner: LtpScanner,
+    stop: asyncio.Event,
+    events: FeedEvents,
+    policy: FeedPolicy,
 ) -> None:
-    """Read frames until stop or failure; a socket silent for too long is a failure."""
-    frames = conn.packets().__aiter__()
+    """Read frames until stop or failure; a socket silent for too long is a failure.
+
+    One reader task for the whole connection (no task per frame); this loop wakes every
+    IDLE_INTERVAL_SECONDS for the owner's housekeeping and the watchdog."""
     loop = asyncio.get_running_loop()
     last_frame = loop.time()
-    next_frame: asyncio.Task | None = None
-    stopper = asyncio.ensure_future(stop.wait())
+
+    async def read() -> None:
+        nonlocal last_frame
+        async for count in conn.scan(scanner):
+            last_frame = loop.time()
+            await events.received(count)
+
+    reader = asyncio.create_task(read())
+    stopper = asyncio.create_task(stop.wait())
     try:
         while not stop.is_set():
-            if next_frame is None:
-                next_frame = asyncio.ensure_future(anext(frames))
-            done, _ = await asyncio.wait({next_frame, stopper}, timeout=IDLE_INTERVAL_SECONDS,
+            done, _ = await asyncio.wait({reader, stopper}, timeout=IDLE_INTERVAL_SECONDS,
                                          return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            if reader in done:
+                reader.result()  # raises the reader's FeedError
+                raise FeedDisconnectedError("feed ended")
             await events.idle()
-            if next_frame in done:
-                task, next_frame = next_frame, None
-                await events.packets(task.result())
-                last_frame = loop.time()
-            elif loop.time() - last_frame > policy.watchdog_silence_seconds:
+            if loop.time() - last_frame > policy.watchdog_silence_seconds:
                 raise FeedDisconnectedError(
                     f"watchdog: no frame for {policy.watchdog_silence_seconds:.0f} s"
                 )
     finally:
-        stopper.cancel()
-        if next_frame is not None:
-            next_frame.cancel()
-            await asyncio.gather(next_frame, return_exceptions=True)
-        await frames.aclose()
+        for task in (reader, stopper):
+            task.cancel()
+        await asyncio.gather(reader, stopper, return_exceptions=True)

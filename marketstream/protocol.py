@@ -6,12 +6,14 @@ simulator and the tests; see shared/reference/dhanhq-sdk.md for the byte layouts
 """
 from __future__ import annotations
 
+import array
 import json
-import math
 import struct
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from prices.keys import (
     SEGMENT_CODES,
@@ -170,24 +172,25 @@ def parse_request(text: str) -> InstrumentRequest | None:
 # --- responses ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Ticker:
+# Packets are NamedTuples: immutable like frozen dataclasses, and several times cheaper to
+# build, which matters at tens of thousands of packets per second.
+
+
+class Ticker(NamedTuple):
     segment: int
     security_id: int
     ltp: float
     ltt: int  # epoch seconds as sent
 
 
-@dataclass(frozen=True, slots=True)
-class PrevClose:
+class PrevClose(NamedTuple):
     segment: int
     security_id: int
     prev_close: float
     prev_oi: int
 
 
-@dataclass(frozen=True, slots=True)
-class Quote:
+class Quote(NamedTuple):
     segment: int
     security_id: int
     ltp: float
@@ -203,21 +206,18 @@ class Quote:
     low: float
 
 
-@dataclass(frozen=True, slots=True)
-class OpenInterest:
+class OpenInterest(NamedTuple):
     segment: int
     security_id: int
     oi: int
 
 
-@dataclass(frozen=True, slots=True)
-class MarketStatus:
+class MarketStatus(NamedTuple):
     segment: int
     security_id: int
 
 
-@dataclass(frozen=True, slots=True)
-class DepthLevel:
+class DepthLevel(NamedTuple):
     bid_quantity: int
     ask_quantity: int
     bid_orders: int
@@ -226,8 +226,7 @@ class DepthLevel:
     ask_price: float
 
 
-@dataclass(frozen=True, slots=True)
-class Full:
+class Full(NamedTuple):
     segment: int
     security_id: int
     ltp: float
@@ -247,8 +246,7 @@ class Full:
     depth: tuple[DepthLevel, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Disconnect:
+class Disconnect(NamedTuple):
     segment: int
     security_id: int
     reason: int
@@ -261,13 +259,13 @@ class Disconnect:
 Packet = Ticker | PrevClose | Quote | OpenInterest | MarketStatus | Full | Disconnect
 PricePacket = Ticker | Quote | Full
 
+# Whole packets, header included; sizes are fixed per response code.
 _HEADER = struct.Struct("<BHBI")
-_TICKER = struct.Struct("<fI")  # also prev close: float32 price, int32
-_QUOTE = struct.Struct("<fHIfIIIffff")
-_OI = struct.Struct("<I")
-_FULL = struct.Struct("<fHIfIIIIIIffff")
-_DEPTH = struct.Struct("<IIHHff")
-_DISCONNECT = struct.Struct("<H")
+_TICKER = struct.Struct("<BHBIfI")  # also prev close: float32 price, int32
+_QUOTE = struct.Struct("<BHBIfHIfIIIffff")
+_OI = struct.Struct("<BHBII")
+_FULL = struct.Struct("<BHBIfHIfIIIIIIffff" + "IIHHff" * 5)
+_DISCONNECT = struct.Struct("<BHBIH")
 
 PACKET_SIZES: dict[int, int] = {2: 16, 4: 50, 5: 12, 6: 16, 7: 8, 8: 162, 50: 10}
 
@@ -276,7 +274,7 @@ PACKET_SIZES: dict[int, int] = {2: 16, 4: 50, 5: 12, 6: 16, 7: 8, 8: 162, 50: 10
 
 DEFAULT_TICK_SIZES: dict[int, float] = {
     0: 0.01,  # indices: 0.05 or 0.01 in the scrip master; the finer grid holds both
-    1: 0.01,
+    1: 0.01,  # NSE equities: 0.01 below 250 rupees since 2025; finer is never wrong
     2: 0.05,
     3: 0.0025,
     4: 0.01,
@@ -310,110 +308,226 @@ class TickGrid:
         return round(price * self.scale / self.units) * self.units / self.scale
 
 
+def _grid_id(segment: int, security_id: int) -> int:
+    return segment << 32 | security_id
+
+
+_new = tuple.__new__  # builds NamedTuples without their Python-level __new__ (hot path)
+
+
 class Decoder:
     """Decodes frames into packets, snapping every price to its instrument's tick grid.
 
     `tick_sizes` maps (segment, security_id) to a tick size in rupees; instruments not in it
-    use the segment's default grid. Raises `DecodeError` for anything malformed.
+    use the segment's default grid. Averages (ATP) keep the grid's decimals, not its step.
+    Raises `DecodeError` for anything malformed. This is the feed's hot path: one flat
+    function, no per-price calls.
     """
 
     def __init__(self, tick_sizes: Mapping[tuple[int, int], float] | None = None) -> None:
-        self._default = {seg: TickGrid.of(t) for seg, t in DEFAULT_TICK_SIZES.items()}
-        self._fallback = TickGrid.of(0.01)
-        self._grids: dict[tuple[int, int], TickGrid] = {}
-        for key, tick in (tick_sizes or {}).items():
-            self._grids[key] = TickGrid.of(tick)
-
-    def set_tick_size(self, key: InstrumentKey, tick_size: float) -> None:
-        self._grids[(key.segment, key.security_id)] = TickGrid.of(tick_size)
-
-    def grid(self, segment: int, security_id: int) -> TickGrid:
-        grid = self._grids.get((segment, security_id))
-        if grid is None:
-            grid = self._default.get(segment, self._fallback)
-        return grid
-
-    def decode(self, frame: bytes) -> list[Packet]:
-        """All packets in one frame (DhanHQ may concatenate several)."""
-        if not isinstance(frame, (bytes, bytearray, memoryview)):
-            raise DecodeError(f"expected a binary frame, got {type(frame).__name__}")
-        packets: list[Packet] = []
-        offset, end = 0, len(frame)
-        if end == 0:
-            raise DecodeError("empty frame")
-        try:
-            while offset < end:
-                packet, offset = self._decode_one(frame, offset, end)
-                packets.append(packet)
-        except (struct.error, ValueError, OverflowError) as exc:
-            if isinstance(exc, DecodeError):
-                raise
-            raise DecodeError(f"bad packet at byte {offset}: {exc}") from None
-        return packets
-
-    def _decode_one(self, frame: bytes, offset: int, end: int) -> tuple[Packet, int]:
-        if end - offset < 8:
-            raise DecodeError(f"truncated header at byte {offset}: {end - offset} bytes left")
-        code, length, seg, sid = _HEADER.unpack_from(frame, offset)
-        size = PACKET_SIZES.get(code)
-        if size is None:
-            raise DecodeError(f"unknown response code {code} at byte {offset}")
-        if length != size:
-            raise DecodeError(f"code {code} declares length {length}, expected {size}")
-        if end - offset < size:
-            raise DecodeError(f"truncated code-{code} packet at byte {offset}")
-        body = offset + 8
-        if code == 2:
-            price, ltt = _TICKER.unpack_from(frame, body)
-            packet: Packet = Ticker(seg, sid, self._snap(seg, sid, price), ltt)
-        elif code == 4:
-            packet = self._quote(seg, sid, _QUOTE.unpack_from(frame, body))
-        elif code == 8:
-            packet = self._full(frame, body, seg, sid)
-        elif code == 6:
-            price, oi = _TICKER.unpack_from(frame, body)
-            packet = PrevClose(seg, sid, self._snap(seg, sid, price), oi)
-        elif code == 5:
-            packet = OpenInterest(seg, sid, _OI.unpack_from(frame, body)[0])
-        elif code == 7:
-            packet = MarketStatus(seg, sid)
-        else:
-            packet = Disconnect(seg, sid, _DISCONNECT.unpack_from(frame, body)[0])
-        return packet, offset + size
-
-    def _snap(self, seg: int, sid: int, price: float) -> float:
-        if not math.isfinite(price):
-            raise DecodeError(f"non-finite price for {seg}:{sid}")
-        return self.grid(seg, sid).snap(price)
-
-    def _quote(self, seg: int, sid: int, f: tuple) -> Quote:
-        grid = self.grid(seg, sid)
-        ltp, o, c, h, low, atp = self._check(f[0], f[7], f[8], f[9], f[10], f[3])
-        return Quote(
-            seg, sid, grid.snap(ltp), f[1], f[2], grid.snap(atp), f[4], f[5], f[6],
-            grid.snap(o), grid.snap(c), grid.snap(h), grid.snap(low),
-        )  # fmt: skip
-
-    def _full(self, frame: bytes, body: int, seg: int, sid: int) -> Full:
-        f = _FULL.unpack_from(frame, body)
-        grid = self.grid(seg, sid)
-        ltp, atp, o, c, h, low = self._check(f[0], f[3], f[10], f[11], f[12], f[13])
-        depth = []
-        for level in range(5):
-            bq, aq, bo, ao, bp, ap = _DEPTH.unpack_from(frame, body + 54 + 20 * level)
-            bp, ap = self._check(bp, ap)
-            depth.append(DepthLevel(bq, aq, bo, ao, grid.snap(bp), grid.snap(ap)))
-        return Full(
-            seg, sid, grid.snap(ltp), f[1], f[2], grid.snap(atp), f[4], f[5], f[6], f[7],
-            f[8], f[9], grid.snap(o), grid.snap(c), grid.snap(h), grid.snap(low), tuple(depth),
-        )  # fmt: skip
+        self._default = {seg: self._entry(TickGrid.of(t)) for seg, t in DEFAULT_TICK_SIZES.items()}
+        self._grids: dict[int, tuple[float, float, int, int]] = {}
+        for (seg, sid), tick in (tick_sizes or {}).items():
+            self._grids[_grid_id(seg, sid)] = self._entry(TickGrid.of(tick))
+        self._fallback = self._entry(TickGrid.of(0.01))
 
     @staticmethod
-    def _check(*prices: float) -> tuple[float, ...]:
-        for price in prices:
-            if not math.isfinite(price):
-                raise DecodeError("non-finite price in packet")
-        return prices
+    def _entry(grid: TickGrid) -> tuple[float, int, int, float]:
+        # (ticks per rupee, units, scale, fine scale): see _snap for how they are used.
+        return (grid.scale / grid.units, grid.units, grid.scale, float(grid.scale))
+
+    def set_tick_size(self, key: InstrumentKey, tick_size: float) -> None:
+        self._grids[_grid_id(key.segment, key.security_id)] = self._entry(TickGrid.of(tick_size))
+
+    def grid(self, segment: int, security_id: int) -> TickGrid:
+        entry = self._grids.get(segment << 32 | security_id) or self._default.get(segment)
+        entry = entry or self._fallback
+        return TickGrid(entry[1], entry[2])
+
+    def decode(self, frame: bytes) -> list[Packet]:
+        """All packets in one frame (DhanHQ may concatenate several).
+
+        Snapping: ticks = round(price * scale / units); value = ticks * units / scale, all
+        in integers but the last division, so the double is the nearest to the exact price.
+        """
+        if not isinstance(frame, (bytes, bytearray, memoryview)):
+            raise DecodeError(f"expected a binary frame, got {type(frame).__name__}")
+        end = len(frame)
+        if end == 0:
+            raise DecodeError("empty frame")
+        packets: list[Packet] = []
+        offset = 0
+        grids, defaults, fallback = self._grids, self._default, self._fallback
+        try:
+            while offset < end:
+                if end - offset < 8:
+                    raise DecodeError(f"truncated header at byte {offset}")
+                code = frame[offset]
+                size = PACKET_SIZES.get(code)
+                if size is None:
+                    raise DecodeError(f"unknown response code {code} at byte {offset}")
+                if end - offset < size:
+                    raise DecodeError(f"truncated code-{code} packet at byte {offset}")
+                if code == 2 or code == 6:
+                    _, length, seg, sid, p, n = _TICKER.unpack_from(frame, offset)
+                    k, u, s, _f = grids.get(seg << 32 | sid) or defaults.get(seg) or fallback
+                    packet = _new(Ticker if code == 2 else PrevClose,
+                                  (seg, sid, round(p * k) * u / s, n))  # fmt: skip
+                elif code == 4:
+                    f = _QUOTE.unpack_from(frame, offset)
+                    length, seg, sid = f[1], f[2], f[3]
+                    k, u, s, fs = grids.get(seg << 32 | sid) or defaults.get(seg) or fallback
+                    packet = _new(Quote, (
+                        seg, sid, round(f[4] * k) * u / s, f[5], f[6], round(f[7] * fs) / fs,
+                        f[8], f[9], f[10], round(f[11] * k) * u / s, round(f[12] * k) * u / s,
+                        round(f[13] * k) * u / s, round(f[14] * k) * u / s,
+                    ))  # fmt: skip
+                elif code == 8:
+                    f = _FULL.unpack_from(frame, offset)
+                    length, seg, sid = f[1], f[2], f[3]
+                    k, u, s, fs = grids.get(seg << 32 | sid) or defaults.get(seg) or fallback
+                    depth = tuple([
+                        _new(DepthLevel, (f[i], f[i + 1], f[i + 2], f[i + 3],
+                                          round(f[i + 4] * k) * u / s,
+                                          round(f[i + 5] * k) * u / s))
+                        for i in (18, 24, 30, 36, 42)
+                    ])  # fmt: skip
+                    packet = _new(Full, (
+                        seg, sid, round(f[4] * k) * u / s, f[5], f[6], round(f[7] * fs) / fs,
+                        f[8], f[9], f[10], f[11], f[12], f[13], round(f[14] * k) * u / s,
+                        round(f[15] * k) * u / s, round(f[16] * k) * u / s,
+                        round(f[17] * k) * u / s, depth,
+                    ))  # fmt: skip
+                elif code == 5:
+                    _, length, seg, sid, oi = _OI.unpack_from(frame, offset)
+                    packet = _new(OpenInterest, (seg, sid, oi))
+                elif code == 7:
+                    _, length, seg, sid = _HEADER.unpack_from(frame, offset)
+                    packet = _new(MarketStatus, (seg, sid))
+                else:
+                    _, length, seg, sid, reason = _DISCONNECT.unpack_from(frame, offset)
+                    packet = _new(Disconnect, (seg, sid, reason))
+                if length != size:
+                    raise DecodeError(f"code {code} declares length {length}, expected {size}")
+                packets.append(packet)
+                offset += size
+        except (ValueError, OverflowError) as exc:  # round() of NaN or infinity
+            if isinstance(exc, DecodeError):
+                raise
+            raise DecodeError(f"non-finite price in packet at byte {offset}") from None
+        return packets
+
+
+_LTP_HEAD = struct.Struct("<BHBIf")  # header + the float32 after it (LTP, or prev close)
+_PRICE_CODES = frozenset({2, 4, 8})
+# First byte -> size, for frames that are exactly one price packet (DhanHQ's usual frame).
+# Code and length field (bytes 0-2) -> size, for frames that are exactly one well-framed
+# price packet, DhanHQ's usual frame.
+_SINGLE_PRICE_PACKET = {
+    struct.pack("<BH", code, PACKET_SIZES[code]): PACKET_SIZES[code] for code in _PRICE_CODES
+}
+_KEY_BYTES = struct.Struct("<BI")  # bytes 3-7 of every packet: segment, security id
+
+
+class LtpScanner:
+    """The feed's hot path: keep only the latest LTP per instrument.
+
+    A price cache needs one value per key per flush, so the scanner remembers the latest
+    price packet per instrument (ticker, quote or full) and previous closes, and decodes
+    and snaps once per key in `drain()` instead of once per packet. Framing is checked
+    like `Decoder.decode` does; a non-finite LTP is found when drained (counted in
+    `malformed` and dropped; the key keeps its cached price).
+    """
+
+    def __init__(self, decoder: Decoder) -> None:
+        self._decoder = decoder
+        self._latest: dict[bytes, bytes] = {}  # segment + security id -> float32 LTP bytes
+        self._prev_close: dict[int, float] = {}
+        # segment + security id bytes -> (SEG:SID, ticks per rupee, units, scale)
+        self._names: dict[bytes, tuple[str, float, int, int]] = {}
+        self.packets = 0
+        self.malformed = 0
+
+    def scan(self, frame: bytes) -> Disconnect | None:
+        """Take one frame; returns the disconnect packet if the frame carries one."""
+        if type(frame) is bytes and len(frame) == _SINGLE_PRICE_PACKET.get(frame[:3]):
+            self._latest[frame[3:8]] = frame[8:12]  # segment and security id -> LTP
+            self.packets += 1
+            return None
+        return self._scan(frame)
+
+    def _scan(self, frame: bytes) -> Disconnect | None:
+        if not isinstance(frame, (bytes, bytearray, memoryview)):
+            raise DecodeError(f"expected a binary frame, got {type(frame).__name__}")
+        frame = bytes(frame)
+        end = len(frame)
+        if end == 0:
+            raise DecodeError("empty frame")
+        offset, disconnect = 0, None
+        prices: list[tuple[bytes, bytes]] = []
+        closes: list[tuple[bytes, float]] = []
+        while offset < end:
+            if end - offset < 8:
+                raise DecodeError(f"truncated header at byte {offset}")
+            code = frame[offset]
+            size = PACKET_SIZES.get(code)
+            if size is None:
+                raise DecodeError(f"unknown response code {code} at byte {offset}")
+            if end - offset < size:
+                raise DecodeError(f"truncated code-{code} packet at byte {offset}")
+            length = _HEADER.unpack_from(frame, offset)[1]
+            if length != size:
+                raise DecodeError(f"code {code} declares length {length}, expected {size}")
+            if code in _PRICE_CODES or code == 6:
+                price = _LTP_HEAD.unpack_from(frame, offset)[4]
+                if price - price != 0.0:  # NaN or infinity
+                    raise DecodeError(f"non-finite price in packet at byte {offset}")
+                if code == 6:
+                    closes.append((frame[offset + 3 : offset + 8], price))
+                else:
+                    prices.append((frame[offset + 3 : offset + 8], frame[offset + 8 : offset + 12]))
+            elif code == 50:
+                disconnect = _new(Disconnect, _DISCONNECT.unpack_from(frame, offset)[2:])
+            offset += size
+        # Only a whole, valid frame changes state: a bad frame leaves no trace.
+        self._latest.update(prices)
+        self._prev_close.update(closes)
+        self.packets += len(prices)
+        return disconnect
+
+    def _name(self, key_bytes: bytes) -> tuple[str, float, int, int]:
+        seg, sid = _KEY_BYTES.unpack(key_bytes)
+        grid = self._decoder.grid(seg, sid)
+        entry = (f"{SEGMENT_NAMES.get(seg, seg)}:{sid}", grid.scale / grid.units, grid.units,
+                 grid.scale)  # fmt: skip
+        self._names[key_bytes] = entry
+        return entry
+
+    def drain(self) -> dict[str, float]:
+        """Latest LTP per `SEG:SID` since the last drain, snapped to the tick grid."""
+        latest, self._latest = self._latest, {}
+        if not latest:
+            return {}
+        prices = array.array("f", b"".join(latest.values()))  # one C call for all floats
+        if sys.byteorder != "little":
+            prices.byteswap()
+        out = {}
+        names = self._names
+        for key_bytes, price in zip(latest, prices, strict=True):
+            if price - price != 0.0:  # NaN or infinity: the packet was malformed
+                self.malformed += 1
+                continue
+            key, k, u, s = names.get(key_bytes) or self._name(key_bytes)
+            out[key] = round(price * k) * u / s
+        return out
+
+    def drain_prev_close(self) -> dict[str, float]:
+        raw, self._prev_close = self._prev_close, {}
+        out = {}
+        for key_bytes, price in raw.items():
+            key, k, u, s = self._names.get(key_bytes) or self._name(key_bytes)
+            out[key] = round(price * k) * u / s
+        return out
 
 
 # --- encoding (the simulator's side, and test fixtures) -----------------------------
@@ -424,23 +538,19 @@ def _header(code: int, key: InstrumentKey) -> bytes:
 
 
 def encode_ticker(key: InstrumentKey, *, ltp: float, ltt: int) -> bytes:
-    return _header(2, key) + _TICKER.pack(ltp, ltt)
+    return _TICKER.pack(2, 16, key.segment, key.security_id, ltp, ltt)
 
 
 def encode_prev_close(key: InstrumentKey, *, prev_close: float, prev_oi: int = 0) -> bytes:
-    return _header(6, key) + _TICKER.pack(prev_close, prev_oi)
+    return _TICKER.pack(6, 16, key.segment, key.security_id, prev_close, prev_oi)
 
 
 def encode_quote(p: Quote) -> bytes:
-    key = InstrumentKey(p.segment, p.security_id)
-    return _header(4, key) + _QUOTE.pack(
-        p.ltp, p.ltq, p.ltt, p.avg_price, p.volume, p.total_sell_quantity,
-        p.total_buy_quantity, p.open, p.close, p.high, p.low,
-    )  # fmt: skip
+    return _QUOTE.pack(4, PACKET_SIZES[4], *p)
 
 
 def encode_oi(key: InstrumentKey, *, oi: int) -> bytes:
-    return _header(5, key) + _OI.pack(oi)
+    return _OI.pack(5, PACKET_SIZES[5], key.segment, key.security_id, oi)
 
 
 def encode_market_status(key: InstrumentKey) -> bytes:
@@ -448,17 +558,10 @@ def encode_market_status(key: InstrumentKey) -> bytes:
 
 
 def encode_full(p: Full) -> bytes:
-    key = InstrumentKey(p.segment, p.security_id)
-    depth = b"".join(
-        _DEPTH.pack(d.bid_quantity, d.ask_quantity, d.bid_orders, d.ask_orders,
-                    d.bid_price, d.ask_price)
-        for d in p.depth
-    )  # fmt: skip
-    return _header(8, key) + _FULL.pack(
-        p.ltp, p.ltq, p.ltt, p.avg_price, p.volume, p.total_sell_quantity,
-        p.total_buy_quantity, p.oi, p.oi_day_high, p.oi_day_low, p.open, p.close, p.high, p.low,
-    ) + depth  # fmt: skip
+    depth = [value for level in p.depth for value in level]
+    return _FULL.pack(8, PACKET_SIZES[8], p.segment, p.security_id, *p[2:16], *depth)
 
 
 def encode_disconnect(reason: int, key: InstrumentKey | None = None) -> bytes:
-    return _header(50, key or InstrumentKey(0, 0)) + _DISCONNECT.pack(reason)
+    key = key or InstrumentKey(0, 0)
+    return _DISCONNECT.pack(50, PACKET_SIZES[50], key.segment, key.security_id, reason)

@@ -21,7 +21,7 @@ from functools import partial
 
 import redis
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from marketstream.calendar import market_is_open
@@ -33,16 +33,7 @@ from marketstream.feed import (
     run_feed,
 )
 from marketstream.models import Stream
-from marketstream.protocol import (
-    SEGMENT_NAMES,
-    Decoder,
-    FeedMode,
-    Full,
-    InstrumentKey,
-    Packet,
-    Quote,
-    Ticker,
-)
+from marketstream.protocol import Decoder, FeedMode, InstrumentKey, LtpScanner
 from marketstream.streamkeys import StreamKeyError, parse_stream_key, resolve_instruments
 from prices.cache import PriceSink, redis_client
 
@@ -101,12 +92,6 @@ class _StreamLock:
                 pass  # expired already: nobody else's lock is touched (token check)
 
 
-def _price_of(packet: Packet) -> float | None:
-    if isinstance(packet, (Ticker, Quote, Full)):
-        return packet.ltp
-    return None
-
-
 class FeedThread(threading.Thread):
     """Runs one stream's feed on its own asyncio loop. Always deregisters on exit."""
 
@@ -125,7 +110,7 @@ class FeedThread(threading.Thread):
         self.key = key
         self._supervisor = supervisor
         self._keys = keys
-        self._decoder = Decoder(tick_sizes)
+        self.scanner = LtpScanner(Decoder(tick_sizes))
         self._mode = mode
         self._lock = lock
         self._policy = policy or FeedPolicy()
@@ -176,7 +161,7 @@ class FeedThread(threading.Thread):
         if self._stop_reason == "market closed":
             state = Stream.State.MARKET_CLOSED
         fields = {"state": state, "stopped_reason": self._stop_reason[:200],
-                  "ticks_received": self.sink.ticks_received, "reconnects": self.reconnects,
+                  "ticks_received": self.scanner.packets, "reconnects": self.reconnects,
                   "worker_pid": None}  # fmt: skip
         if error:
             fields["last_error"] = error[:2000]
@@ -185,7 +170,7 @@ class FeedThread(threading.Thread):
         try:
             self._db_executor.submit(self._update, **fields).result(30)
         finally:
-            self._db_executor.submit(connection.close).result(30)
+            self._db_executor.submit(connections.close_all).result(30)
             self._db_executor.shutdown()
             self._lock.release()
             self._supervisor._deregister(self)
@@ -198,13 +183,15 @@ class FeedThread(threading.Thread):
         self._ready.set()
         creds = FeedCredentials(settings.DHANHQ_FEED_URL, settings.DHANHQ_CLIENT_ID,
                                 settings.DHANHQ_ACCESS_TOKEN)  # fmt: skip
-        await run_feed(credentials=creds, decoder=self._decoder, keys=self._keys,
+        await run_feed(credentials=creds, scanner=self.scanner, keys=self._keys,
                        mode=self._mode, stop=self._stop_event, events=_Events(self),
                        policy=self._policy)  # fmt: skip
 
     # --- called on the feed loop ----------------------------------------------------
 
     def _flush(self) -> None:
+        """Latest price per key from the scanner into the sink, and the sink to the cache."""
+        self.sink.put_many(self.scanner.drain().items())
         self.sink.flush()
 
     async def db(self, fn: Callable[..., object], /, **kwargs: object) -> object:
@@ -232,7 +219,7 @@ class _Events(FeedEvents):
         self.t = thread
         now = time.monotonic()
         self._last_flush = self._last_beat = self._last_control = now
-        self._ticks_since_beat = 0
+        self._ticked_since_beat = False
 
     async def connected(self, *, reconnects: int) -> None:
         self.t.reconnects = reconnects
@@ -240,15 +227,11 @@ class _Events(FeedEvents):
                         last_error="")  # fmt: skip
         logger.info("stream %s subscribed %d instruments", self.t.key, len(self.t._keys))
 
-    async def packets(self, packets: list[Packet]) -> None:
-        sink = self.t.sink
-        for packet in packets:
-            price = _price_of(packet)
-            if price is not None:
-                sink.put(f"{SEGMENT_NAMES[packet.segment]}:{packet.security_id}", price)
-                self._ticks_since_beat += 1
-        if time.monotonic() - self._last_flush >= FLUSH_INTERVAL_SECONDS:
-            await self.idle()
+    async def received(self, packet_count: int) -> None:
+        self._ticked_since_beat = True
+        now = time.monotonic()
+        if now - self._last_flush >= FLUSH_INTERVAL_SECONDS:
+            self._flush(now)
 
     async def disconnected(self, error: FeedError, *, delay_seconds: float) -> None:
         logger.warning("stream %s disconnected (%s); reconnecting in %.1f s",
@@ -256,13 +239,16 @@ class _Events(FeedEvents):
         await self.t.db(self.t._update, state=Stream.State.RECONNECTING,
                         last_error=str(error)[:2000])  # fmt: skip
 
-    async def idle(self) -> None:
-        now = time.monotonic()
+    def _flush(self, now: float) -> None:
         self._last_flush = now
         try:
             self.t._flush()
         except redis.RedisError as exc:
             logger.warning("stream %s: price flush failed, will retry: %s", self.t.key, exc)
+
+    async def idle(self) -> None:
+        now = time.monotonic()
+        self._flush(now)
         if now - self._last_beat >= HEARTBEAT_INTERVAL_SECONDS:
             self._last_beat = now
             await self.t.db(self._heartbeat)
@@ -273,9 +259,9 @@ class _Events(FeedEvents):
     def _heartbeat(self) -> None:
         fields: dict[str, object] = {"last_heartbeat": timezone.now(),
                                      "ticks_received": self.t.sink.ticks_received}  # fmt: skip
-        if self._ticks_since_beat:
+        if self._ticked_since_beat:
             fields["last_tick_at"] = fields["last_heartbeat"]
-            self._ticks_since_beat = 0
+            self._ticked_since_beat = False
         self.t._update(**fields)
         try:
             self.t.sink.heartbeat()

@@ -1,0 +1,94 @@
+"""Shared fixtures: free ports, the DhanHQ simulator in a thread, real subprocesses."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from marketstream.simulator import DEMO_ACCESS_TOKEN, DEMO_CLIENT_ID, DhanSimulator, SimulatorConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+FULL_SCRIP_MASTER = SHARED_DATA / "dhan-scrip-master-nse-bse-equity-index-2026-07.csv"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, *, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+@pytest.fixture
+def simulator() -> Iterator[DhanSimulator]:
+    sim = DhanSimulator(SimulatorConfig(port=0, rest_port=0, ticks_per_second=20, seed=1))
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim_credentials():
+    return DEMO_CLIENT_ID, DEMO_ACCESS_TOKEN
+
+
+class ManagedProcess:
+    """A subprocess a test started; always stopped (TERM, then KILL) by its fixture."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._handle = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._handle,
+                                     stderr=subprocess.STDOUT)  # fmt: skip
+
+    def stop(self, *, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._handle.close()
+        return self.proc.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def manage_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DHANHQ_", "REDIS_URL"))}
+    env.update(PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="marketstream.settings")
+    env.update(extra)
+    return env
+
+
+def manage(*args: str, env: dict[str, str], timeout: float = 120) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    assert done.returncode == 0, f"manage.py {args} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture
+def processes(tmp_path) -> Iterator[list[ManagedProcess]]:
+    """Start processes with `processes.append(ManagedProcess(...))`; all stopped at the end."""
+    started: list[ManagedProcess] = []
+    yield started
+    for proc in reversed(started):
+        proc.stop()
