@@ -157,6 +157,9 @@ async def test_sixth_connection_evicts_the_oldest_with_805(simulator, sim_creden
              for _ in range(6)]
     for conn in conns[:5]:
         await conn.connect()
+    async with asyncio.timeout(5):
+        while simulator.connection_count < 5:  # the server registers after the handshake
+            await asyncio.sleep(0.01)
     assert simulator.connection_count == 5
     await conns[5].connect()
     with pytest.raises(FeedRateLimitedError) as err:
