@@ -248,6 +248,16 @@ class FeedPolicy:
     watchdog_silence_seconds: float = WATCHDOG_SILENCE_SECONDS
     max_auth_failures: int = 3
 
+    @classmethod
+    def from_settings(cls) -> FeedPolicy:
+        from django.conf import settings
+
+        return cls(
+            max_delay_seconds=settings.DHANHQ_RECONNECT_MAX_DELAY_SECONDS,
+            rate_limit_cool_off_seconds=settings.DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS,
+            watchdog_silence_seconds=settings.DHANHQ_WATCHDOG_SILENCE_SECONDS,
+        )
+
 
 class FeedEvents:
     """What `run_feed` reports to its owner; the supervisor overrides these."""
@@ -290,6 +300,8 @@ async def run_feed(
                 await events.connected(reconnects=reconnects)
                 attempt = auth_failures = 0
                 await _pump(conn, scanner=scanner, stop=stop, events=events, policy=policy)
+                # Asked to stop: unsubscribe before saying goodbye, as a polite client does.
+                await conn.unsubscribe(list(keys), mode=mode)
             finally:
                 await conn.close()
         except FeedLimitError:

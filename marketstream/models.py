@@ -31,6 +31,8 @@ class Stream(models.Model):
     reconnects = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, help_text="never contains the access token")
     stopped_reason = models.CharField(max_length=200, blank=True)
+    # Bumped by a restart request: a feed thread started for an older generation stops.
+    generation = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

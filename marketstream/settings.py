@@ -136,6 +136,15 @@ DHANHQ_DEPTH_FEED_URL = os.environ.get(
 DHANHQ_WS_ENABLED = _env_bool("DHANHQ_WS_ENABLED", True)
 DHANHQ_WS_MODE = os.environ.get("DHANHQ_WS_MODE", "quote").strip().lower() or "quote"
 
+# Feed supervision timings (seconds); tests shorten them.
+DHANHQ_WATCHDOG_SILENCE_SECONDS = float(os.environ.get("DHANHQ_WATCHDOG_SILENCE_SECONDS") or 30)
+DHANHQ_RECONNECT_MAX_DELAY_SECONDS = float(
+    os.environ.get("DHANHQ_RECONNECT_MAX_DELAY_SECONDS") or 30
+)
+DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS = float(
+    os.environ.get("DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS") or 60
+)
+
 DEV_MODE = _env_bool("DEV_MODE", False)
 LTP_CACHE_TTL_SECONDS = _env_int("LTP_CACHE_TTL_SECONDS", 30)
 LTP_BROADCAST_INTERVAL_MS = _env_int("LTP_BROADCAST_INTERVAL_MS", 1000)

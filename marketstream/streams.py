@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from marketstream.calendar import market_is_open
@@ -74,3 +75,20 @@ def supervise() -> list[str]:
             start_stream_task.delay(stream.key)
             started.append(stream.key)
     return started
+
+
+RESTART_DELAY_SECONDS = 5  # the old feed notices within CONTROL_CHECK_INTERVAL_SECONDS
+
+
+def request_restart(key: str) -> str:
+    """End the running feed (any worker) and start a fresh one."""
+    from marketstream.tasks import start_stream_task
+
+    updated = Stream.objects.filter(key=key).update(
+        desired_state=Stream.Desired.RUNNING, generation=F("generation") + 1,
+        updated_at=timezone.now(),
+    )  # fmt: skip
+    if not updated:
+        return "no such stream"
+    start_stream_task.apply_async((key,), countdown=RESTART_DELAY_SECONDS)
+    return "restart requested"

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from marketstream.calendar import market_is_open
 from marketstream.feed import (
+    MAX_CONNECTIONS_PER_CLIENT,
     FeedCredentials,
     FeedError,
     FeedEvents,
@@ -33,7 +34,13 @@ from marketstream.feed import (
     run_feed,
 )
 from marketstream.models import Stream
-from marketstream.protocol import Decoder, FeedMode, InstrumentKey, LtpScanner
+from marketstream.protocol import (
+    MAX_INSTRUMENTS_PER_CONNECTION,
+    Decoder,
+    FeedMode,
+    InstrumentKey,
+    LtpScanner,
+)
 from marketstream.streamkeys import StreamKeyError, parse_stream_key, resolve_instruments
 from prices.cache import PriceSink, redis_client
 
@@ -42,8 +49,7 @@ logger = logging.getLogger(__name__)
 FLUSH_INTERVAL_SECONDS = 0.05
 HEARTBEAT_INTERVAL_SECONDS = 5.0
 CONTROL_CHECK_INTERVAL_SECONDS = 2.0  # stop requests and market close noticed within this
-LOCK_TTL_SECONDS = 30
-LOCK_RENEW_INTERVAL_SECONDS = 10.0
+LOCK_TTL_SECONDS = 30  # renewed every CONTROL_CHECK_INTERVAL_SECONDS by the thread
 THREAD_JOIN_TIMEOUT_SECONDS = 10.0
 
 
@@ -58,38 +64,54 @@ class StartOutcome:
     message: str
 
 
-def _lock_name(key: str) -> str:
-    return "market_stream:lock:" + hashlib.sha1(key.encode()).hexdigest()  # noqa: S324
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - a name, not a secret
 
 
 class _StreamLock:
-    """One live feed per key across processes: a Redis lock with a TTL, renewed by its
-    thread. Embedded mode has one process, where the supervisor's registry is the lock."""
+    """One live feed per key, and at most MAX_CONNECTIONS_PER_CLIENT feeds per client id,
+    across processes: Redis locks with a TTL that the feed thread renews (a crashed worker's
+    locks expire). Embedded mode has one process, whose registry does the same job."""
 
     def __init__(self, key: str) -> None:
-        self._lock = None
-        if settings.REDIS_URL:
-            self._lock = redis_client(settings.REDIS_URL).lock(
-                _lock_name(key), timeout=LOCK_TTL_SECONDS, thread_local=False
-            )
+        self._key_lock = None
+        self._slot_lock = None
+        self._client = redis_client(settings.REDIS_URL) if settings.REDIS_URL else None
+        self._key = key
 
-    def acquire(self) -> bool:
-        return self._lock is None or bool(self._lock.acquire(blocking=False))
+    def acquire(self) -> str | None:
+        """None when both are held; otherwise why not."""
+        if self._client is None:
+            return None
+        key_lock = self._client.lock("market_stream:lock:" + _digest(self._key),
+                                     timeout=LOCK_TTL_SECONDS, thread_local=False)  # fmt: skip
+        if not key_lock.acquire(blocking=False):
+            return "already running in another worker"
+        client = _digest(settings.DHANHQ_CLIENT_ID)
+        for slot in range(MAX_CONNECTIONS_PER_CLIENT):
+            slot_lock = self._client.lock(f"market_stream:connection:{client}:{slot}",
+                                          timeout=LOCK_TTL_SECONDS, thread_local=False)  # fmt: skip
+            if slot_lock.acquire(blocking=False):
+                self._key_lock, self._slot_lock = key_lock, slot_lock
+                return None
+        key_lock.release()
+        return (f"DhanHQ allows {MAX_CONNECTIONS_PER_CLIENT} feed connections per client id "
+                "and all are in use: stop a stream first")  # fmt: skip
 
     def renew(self) -> bool:
-        if self._lock is None:
-            return True
         try:
-            return bool(self._lock.reacquire())
+            return all(lock.reacquire() for lock in (self._key_lock, self._slot_lock) if lock)
         except redis.exceptions.LockError:
             return False
 
     def release(self) -> None:
-        if self._lock is not None:
-            try:
-                self._lock.release()
-            except redis.exceptions.LockError:
-                pass  # expired already: nobody else's lock is touched (token check)
+        for lock in (self._slot_lock, self._key_lock):
+            if lock is not None:
+                try:
+                    lock.release()
+                except redis.exceptions.LockError:
+                    pass  # expired already; the token check never frees another's lock
+        self._key_lock = self._slot_lock = None
 
 
 class FeedThread(threading.Thread):
@@ -104,16 +126,18 @@ class FeedThread(threading.Thread):
         tick_sizes: dict[tuple[int, int], float],
         mode: FeedMode,
         lock: _StreamLock,
+        generation: int = 0,
         policy: FeedPolicy | None = None,
     ) -> None:
         super().__init__(name=f"feed[{key[:80]}]", daemon=True)
         self.key = key
+        self.generation = generation
         self._supervisor = supervisor
         self._keys = keys
         self.scanner = LtpScanner(Decoder(tick_sizes))
         self._mode = mode
         self._lock = lock
-        self._policy = policy or FeedPolicy()
+        self._policy = policy or FeedPolicy.from_settings()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
         self._stop_reason = ""
@@ -204,10 +228,12 @@ class FeedThread(threading.Thread):
 
     def _check_control(self) -> None:
         close_old_connections()
-        desired = Stream.objects.filter(key=self.key).values_list("desired_state", flat=True)
-        desired = desired.first()
+        row = Stream.objects.filter(key=self.key).values_list("desired_state", "generation")
+        desired, generation = row.first() or (None, None)
         if desired != Stream.Desired.RUNNING:
             self.request_stop("stop requested" if desired else "stream deleted")
+        elif generation != self.generation:
+            self.request_stop("restart requested")
         elif not market_is_open():
             self.request_stop("market closed")
         elif not self._lock.renew():
@@ -309,17 +335,31 @@ class StreamSupervisor:
             instruments = resolve_instruments(parse_stream_key(key))
         except StreamKeyError as exc:
             raise StreamStartError(str(exc)) from None
+        if len(instruments) > MAX_INSTRUMENTS_PER_CONNECTION:
+            raise StreamStartError(
+                f"{len(instruments)} instruments exceed DhanHQ's "
+                f"{MAX_INSTRUMENTS_PER_CONNECTION} per connection: split the stream"
+            )
         with self._lock:
             if key in self._threads:
                 return StartOutcome(key, False, "already running in this worker")
+            if not settings.REDIS_URL and len(self._threads) >= MAX_CONNECTIONS_PER_CLIENT:
+                raise StreamStartError(
+                    f"DhanHQ allows {MAX_CONNECTIONS_PER_CLIENT} feed connections per client "
+                    "id and all are in use: stop a stream first"
+                )
             lock = _StreamLock(key)
-            if not lock.acquire():
-                return StartOutcome(key, False, "already running in another worker")
+            refused = lock.acquire()
+            if refused is not None:
+                if "connections" in refused:
+                    raise StreamStartError(refused)
+                return StartOutcome(key, False, refused)
             thread = FeedThread(
                 supervisor=self, key=key, keys=[i.instrument_key for i in instruments],
                 tick_sizes={(i.instrument_key.segment, i.security_id): float(i.tick_size)
                             for i in instruments},
-                mode=FeedMode.parse(stream.mode), lock=lock, policy=policy,
+                mode=FeedMode.parse(stream.mode), lock=lock, generation=stream.generation,
+                policy=policy,
             )  # fmt: skip
             self._threads[key] = thread
         Stream.objects.filter(pk=stream.pk).update(
@@ -338,13 +378,18 @@ class StreamSupervisor:
         thread.join(timeout)
         return not thread.is_alive()
 
-    def stop_all_streams(
-        self, *, reason: str = "shutdown", timeout: float = THREAD_JOIN_TIMEOUT_SECONDS
-    ) -> int:
+    def request_stop_all(self, *, reason: str) -> list[FeedThread]:
+        """Ask every feed thread to stop without waiting (safe in a signal handler)."""
         with self._lock:
             threads = list(self._threads.values())
         for thread in threads:
             thread.request_stop(reason)
+        return threads
+
+    def stop_all_streams(
+        self, *, reason: str = "shutdown", timeout: float = THREAD_JOIN_TIMEOUT_SECONDS
+    ) -> int:
+        threads = self.request_stop_all(reason=reason)
         deadline = time.monotonic() + timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
