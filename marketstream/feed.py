@@ -150,7 +150,28 @@ class FeedConnection:
         try:
             await self._ws.send(text)
         except ConnectionClosed as exc:
+            await self._raise_unread_disconnect()
             raise FeedDisconnectedError(f"feed closed while sending: {exc}") from None
+
+    async def _raise_unread_disconnect(self) -> None:
+        """DhanHQ sends its reason (a code-50 packet) and closes at once: the reason may be
+        waiting unread when a send fails. Raise it if so; it decides whether to retry."""
+        assert self._ws is not None
+        while True:
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                    frame = await self._ws.recv()
+            except (ConnectionClosed, TimeoutError):
+                return
+            if isinstance(frame, str):
+                continue
+            try:
+                packets = self._decoder.decode(frame)
+            except DecodeError:
+                continue
+            for packet in packets:
+                if isinstance(packet, Disconnect):
+                    raise classify_disconnect(packet)
 
     async def subscribe(self, keys: Sequence[InstrumentKey], *, mode: FeedMode) -> None:
         if len(set(keys)) > MAX_INSTRUMENTS_PER_CONNECTION:
@@ -293,12 +314,12 @@ async def run_feed(
     attempt = auth_failures = reconnects = 0
     while not stop.is_set():
         delay = 0.0
+        packets_before = scanner.packets
         try:
             conn = await connect(credentials)
             try:
                 await conn.subscribe(list(keys), mode=mode)
                 await events.connected(reconnects=reconnects)
-                attempt = auth_failures = 0
                 await _pump(conn, scanner=scanner, stop=stop, events=events, policy=policy)
                 # Asked to stop: unsubscribe before saying goodbye, as a polite client does.
                 await conn.unsubscribe(list(keys), mode=mode)
@@ -320,6 +341,8 @@ async def run_feed(
             await events.disconnected(exc, delay_seconds=delay)
         if stop.is_set():
             break
+        if scanner.packets > packets_before:  # prices flowed: the next failure starts afresh
+            attempt = auth_failures = 0
         attempt += 1
         reconnects += 1
         await _sleep_or_stop(delay, stop=stop, events=events)

@@ -92,3 +92,38 @@ def processes(tmp_path) -> Iterator[list[ManagedProcess]]:
     yield started
     for proc in reversed(started):
         proc.stop()
+
+
+class RedisServer:
+    """A real redis-server on a free port, no persistence; stopped by its fixture."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(tmp)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+        wait_for_port(self.port)
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    redis_server.client().flushall()
+    return redis_server.url
