@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from marketstream.calendar import market_is_open
+from marketstream.calendar import market_is_open, next_open
 from marketstream.models import Stream
 from marketstream.protocol import FeedMode
 from marketstream.streamkeys import StreamSpec, resolve_instruments
@@ -19,15 +19,28 @@ from marketstream.streamkeys import StreamSpec, resolve_instruments
 STALE_HEARTBEAT_SECONDS = 60
 
 
-def request_start(*, spec: StreamSpec, mode: str, enqueue: bool = True) -> tuple[Stream, str]:
+class MarketClosedError(Exception):
+    """The market is closed: nothing was started (or marked wanted)."""
+
+
+def request_start(
+    *, spec: StreamSpec, mode: str, enqueue: bool = True, when_closed: str = "wait"
+) -> tuple[Stream, str]:
     """Mark the stream wanted and enqueue its start; validates instruments first.
 
     `enqueue=False` only marks it wanted: the supervision tick of the process that hosts
-    feeds starts it (embedded mode, where a command's own process would not outlive it)."""
+    feeds starts it (embedded mode, where a command's own process would not outlive it).
+    With the market closed, `when_closed="wait"` marks it wanted for the next open and
+    `"refuse"` raises MarketClosedError without touching anything."""
     from marketstream.tasks import start_stream_task
 
     FeedMode.parse(mode)
     instruments = resolve_instruments(spec)
+    if when_closed == "refuse" and not market_is_open():
+        raise MarketClosedError(
+            f"the market is closed (next open {next_open():%a %d %b %H:%M} IST): "
+            "nothing started; --when-open starts it then"
+        )
     with transaction.atomic():
         stream, _ = Stream.objects.update_or_create(
             key=spec.key,
@@ -36,7 +49,8 @@ def request_start(*, spec: StreamSpec, mode: str, enqueue: bool = True) -> tuple
                       "desired_state": Stream.Desired.RUNNING},
         )  # fmt: skip
     if not market_is_open():
-        return stream, "market is closed: the stream will start at the open"
+        opens = next_open()
+        return stream, f"market is closed: the stream starts at the open ({opens:%a %H:%M} IST)"
     if is_alive(stream):
         return stream, "already running"
     if not enqueue:

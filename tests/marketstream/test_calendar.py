@@ -46,4 +46,4 @@ def test_next_open_skips_weekends_and_holidays():
 
 def test_naive_times_are_refused():
     with pytest.raises(ValueError):
-        session_is_open(datetime(2026, 11, 23, 10, 0))  # noqa: DTZ001
+        session_is_open(datetime(2026, 11, 23, 10, 0))

@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from marketstream.streamkeys import StreamKeyError, parse_stream_key
-from marketstream.streams import request_start
+from marketstream.streams import MarketClosedError, request_start
 
 
 def _split(value: str | None) -> list[str]:
@@ -19,8 +19,10 @@ class Command(BaseCommand):
         parser.add_argument("--symbols", help="trading symbols, comma-separated")
         parser.add_argument("--keys", help="instrument keys SEG:ID, comma-separated")
         parser.add_argument("--mode", default=None, help="ticker, quote or full")
+        parser.add_argument("--when-open", action="store_true",
+                            help="if the market is closed, start the stream at the next open")
 
-    def handle(self, *args, screener_type, ids, symbols, keys, mode, **options):
+    def handle(self, *args, screener_type, ids, symbols, keys, mode, when_open, **options):
         from marketstream.streamkeys import build_stream_key
 
         try:
@@ -32,9 +34,9 @@ class Command(BaseCommand):
                                    symbols=_split(symbols), keys=_split(keys))  # fmt: skip
             stream, message = request_start(
                 spec=parse_stream_key(key), mode=mode or settings.DHANHQ_WS_MODE,
-                enqueue=bool(settings.REDIS_URL),
+                enqueue=bool(settings.REDIS_URL), when_closed="wait" if when_open else "refuse",
             )
-        except (StreamKeyError, ValueError) as exc:
+        except (StreamKeyError, MarketClosedError, ValueError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(stream.key)
         self.stderr.write(message)
