@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from marketstream.calendar import market_is_open, next_open
 from marketstream.models import Stream
-from marketstream.protocol import FeedMode
-from marketstream.streamkeys import StreamSpec, resolve_instruments
+from marketstream.protocol import MAX_INSTRUMENTS_PER_CONNECTION, FeedMode
+from marketstream.streamkeys import StreamKeyError, StreamSpec, resolve_instruments
 
 STALE_HEARTBEAT_SECONDS = 60
 
@@ -36,6 +36,11 @@ def request_start(
 
     FeedMode.parse(mode)
     instruments = resolve_instruments(spec)
+    if len(instruments) > MAX_INSTRUMENTS_PER_CONNECTION:
+        raise StreamKeyError(
+            f"{len(instruments)} instruments exceed DhanHQ's {MAX_INSTRUMENTS_PER_CONNECTION} "
+            "per connection: split them over several streams"
+        )
     if when_closed == "refuse" and not market_is_open():
         raise MarketClosedError(
             f"the market is closed (next open {next_open():%a %d %b %H:%M} IST): "

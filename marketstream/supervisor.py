@@ -21,7 +21,7 @@ from functools import partial
 
 import redis
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
 from marketstream.calendar import market_is_open
@@ -193,6 +193,8 @@ class FeedThread(threading.Thread):
                 fields["desired_state"] = Stream.Desired.STOPPED
         try:
             self._db_executor.submit(self._update, **fields).result(30)
+        except DatabaseError:
+            logger.exception("stream %s: could not record its end", self.key)
         finally:
             self._db_executor.submit(connections.close_all).result(30)
             self._db_executor.shutdown()
@@ -219,8 +221,14 @@ class FeedThread(threading.Thread):
         self.sink.flush()
 
     async def db(self, fn: Callable[..., object], /, **kwargs: object) -> object:
+        """Run `fn` on the stream's DB thread. A database hiccup costs this round's
+        bookkeeping, never the feed: it is logged and the next round tries again."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_executor, partial(fn, **kwargs))
+        try:
+            return await loop.run_in_executor(self._db_executor, partial(fn, **kwargs))
+        except DatabaseError as exc:
+            logger.warning("stream %s: database unavailable (%s); feed continues", self.key, exc)
+            return None
 
     def _update(self, **fields: object) -> None:
         close_old_connections()

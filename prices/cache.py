@@ -65,7 +65,7 @@ class RedisPriceStore(PriceStore):
     def write(self, prices: Mapping[str, float], *, ttl_seconds: int, message: str) -> None:
         pipe = self.client.pipeline(transaction=False)
         for key, price in prices.items():
-            pipe.setex(ltp_key(key), ttl_seconds, format_price(price))
+            pipe.set(ltp_key(key), format_price(price), ex=ttl_seconds)  # SETEX: SET EX
         pipe.publish(LIVE_UPDATES_CHANNEL, message)
         pipe.execute()
 

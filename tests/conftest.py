@@ -127,3 +127,13 @@ def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
 def redis_url(redis_server) -> str:
     redis_server.client().flushall()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory):
+    """A file for the test database: feed threads write while tests read, and SQLite's
+    shared-cache memory database locks whole tables instead of waiting."""
+    from django.conf import settings
+
+    path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(path)

@@ -41,7 +41,7 @@ def test_start_stream_refuses_bad_input_clearly(loaded, settings, args, message)
 def test_start_stream_with_the_market_closed(loaded, settings, monkeypatch, capsys):
     settings.DEV_MODE = False
     monkeypatch.setattr("marketstream.streams.market_is_open", lambda: False)
-    with pytest.raises(CommandError, match="the market is closed .* nothing started"):
+    with pytest.raises(CommandError, match=r"the market is closed .* nothing started"):
         call_command("start_stream", "--type", "swing")
     assert Stream.objects.count() == 0
     out = run("start_stream", "--type", "swing", "--when-open", capsys=capsys)

@@ -7,14 +7,15 @@ import time
 
 import psutil
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from marketstream.models import Stream
 from marketstream.simulator import DhanSimulator, SimulatorConfig
 from marketstream.streamkeys import StreamSpec
 from marketstream.streams import request_start, request_stop, supervise
-from marketstream.supervisor import StreamSupervisor
+from marketstream.supervisor import StreamStartError, StreamSupervisor
 from prices.cache import price_store
+from prices.models import Instrument
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "S3CRET-T0KEN-do-not-log"
@@ -203,3 +204,29 @@ def test_no_log_record_at_any_level_carries_the_token(env, sim, supervisor, capl
     for secret in (SECRET, "another-secret-token"):
         assert not [t for t in texts if secret in t]
     assert SECRET not in caplog.text and "another-secret-token" not in caplog.text
+
+
+@pytest.mark.parametrize("backend", ["embedded", "redis"])
+def test_a_sixth_stream_for_one_client_id_is_refused_clearly(env, sim, supervisor, backend,
+                                                            request):
+    if backend == "redis":
+        env.REDIS_URL = request.getfixturevalue("redis_url")
+    symbols = ["RELIANCE", "TCS", "HDFCBANK", "INFY", "ITC", "SBIN"]
+    keys = [request_start(spec=StreamSpec("swing", symbols=(s,)), mode="ticker",
+                          enqueue=False)[0].key for s in symbols]  # fmt: skip
+    for key in keys[:5]:
+        assert supervisor.start(key).started
+    with pytest.raises(StreamStartError, match="allows 5 feed connections per client id"):
+        supervisor.start(keys[5])
+    assert supervisor.stop(keys[0], reason="make room")
+    assert supervisor.start(keys[5]).started
+
+
+def test_more_than_5000_instruments_on_one_stream_is_refused_clearly(env):
+    from tests.conftest import FULL_SCRIP_MASTER
+
+    call_command("load_instruments", str(FULL_SCRIP_MASTER))
+    keys = [i.key for i in Instrument.objects.filter(exchange_segment="BSE_EQ")[:5001]]
+    with pytest.raises(CommandError, match="5001 instruments exceed DhanHQ's 5000 per conn"):
+        call_command("start_stream", "--type", "swing", "--keys", ",".join(keys))
+    assert not Stream.objects.exists()

@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import time
+from datetime import datetime
 
 import pytest
 from celery import Celery
@@ -85,6 +86,9 @@ def test_a_stream_started_by_command_runs_once_survives_failures_and_stops_on_re
     assert stack.redis.ttl("ltp:NSE_EQ:2885") <= 30
     assert float(stack.redis.get("ltp:NSE_EQ:2885")) > 0
     assert stack.threads() == [key]
+    beat = wait_until(lambda: stack.redis.get("market_stream:heartbeat"), what="heartbeat")
+    assert datetime.fromisoformat(beat.decode()).tzinfo is not None
+    assert 0 < stack.redis.ttl("market_stream:heartbeat") <= 60
 
     # The same key again, by command and straight into the queue: still one feed.
     stack.manage("start_stream", "--type", "swing", "--symbols", "TCS,RELIANCE")
