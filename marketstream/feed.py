@@ -44,6 +44,7 @@ MAX_FRAME_BYTES = 1 << 20
 
 AUTH_REASONS = frozenset({806, 807, 808, 809, 810})
 RATE_LIMIT_REASONS = frozenset({805})
+REJECTED_REASONS = frozenset({804, 811, 812, 813, 814})
 
 
 class FeedError(Exception):
@@ -66,6 +67,11 @@ class FeedLimitError(FeedError):
     """A DhanHQ limit would be exceeded (instruments per connection, connections)."""
 
 
+class FeedRejectedError(FeedError):
+    """DhanHQ refused the subscription itself (804, 811-814): the same request would fail
+    again, so the stream stops with the reason."""
+
+
 class FeedDisconnectedError(FeedError):
     """The socket closed or failed; reconnecting may help."""
 
@@ -84,6 +90,8 @@ def classify_disconnect(packet: Disconnect) -> FeedError:
         return FeedAuthError(text, reason=packet.reason)
     if packet.reason in RATE_LIMIT_REASONS:
         return FeedRateLimitedError(text, reason=packet.reason)
+    if packet.reason in REJECTED_REASONS:
+        return FeedRejectedError(text, reason=packet.reason)
     return FeedDisconnectedError(text, reason=packet.reason)
 
 
@@ -306,8 +314,10 @@ async def run_feed(
     rng: random.Random | None = None,
     connect: Callable[[FeedCredentials], Awaitable[FeedConnection]] | None = None,
 ) -> None:
-    """Keep one subscribed connection until `stop` is set; raise FeedAuthError or
-    FeedLimitError when retrying cannot help. Every reconnect resubscribes all keys."""
+    """Keep one subscribed connection until `stop` is set; every reconnect resubscribes all
+    keys. Raises when retrying cannot help: FeedAuthError (after a few tries),
+    FeedLimitError, FeedRejectedError. Disconnects and 800 retry for ever with backoff;
+    805 and HTTP 429 cool off first."""
     policy = policy or FeedPolicy()
     rng = rng or random.Random()
     connect = connect or _open_connection
@@ -325,7 +335,7 @@ async def run_feed(
                 await conn.unsubscribe(list(keys), mode=mode)
             finally:
                 await conn.close()
-        except FeedLimitError:
+        except (FeedLimitError, FeedRejectedError):
             raise
         except FeedRateLimitedError as exc:
             delay = policy.rate_limit_cool_off_seconds
