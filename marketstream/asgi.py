@@ -1,4 +1,4 @@
-"""ASGI entry point: Django for HTTP, Channels for WebSockets."""
+"""ASGI entry point: Django for HTTP, Channels for WebSockets (`/ws/dashboard/`)."""
 import os
 
 from django.core.asgi import get_asgi_application
@@ -6,6 +6,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketstream.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402 - after Django is set up
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - after Django setup
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from prices.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter({
+    "http": django_asgi_app,
+    "websocket": URLRouter(websocket_urlpatterns),
+})

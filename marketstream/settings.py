@@ -146,6 +146,9 @@ DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS = float(
 )
 
 DEV_MODE = _env_bool("DEV_MODE", False)
+# prices (the base layer) learns about streams and market hours through these, by name.
+STREAM_HEALTH_PROVIDER = "marketstream.streams.health_rows"
+MARKET_OPEN_PROVIDER = "marketstream.calendar.market_is_open"
 LTP_CACHE_TTL_SECONDS = _env_int("LTP_CACHE_TTL_SECONDS", 30)
 LTP_BROADCAST_INTERVAL_MS = _env_int("LTP_BROADCAST_INTERVAL_MS", 1000)
 

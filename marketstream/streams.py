@@ -5,7 +5,7 @@ Celery task that starts a feed; they never touch threads of another process dire
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F
@@ -111,3 +111,21 @@ def request_restart(key: str) -> str:
         return "no such stream"
     start_stream_task.apply_async((key,), countdown=RESTART_DELAY_SECONDS)
     return "restart requested"
+
+
+def health_rows(*, now: datetime) -> list[dict]:
+    """One entry per stream for the health endpoint (prices.health calls this by name)."""
+
+    def age(moment: datetime | None) -> float | None:
+        return round((now - moment).total_seconds(), 1) if moment else None
+
+    return [
+        {
+            "key": s.key, "state": s.state, "desired_state": s.desired_state,
+            "instruments": s.instrument_count, "ticks_received": s.ticks_received,
+            "reconnects": s.reconnects, "heartbeat_age_seconds": age(s.last_heartbeat),
+            "last_tick_age_seconds": age(s.last_tick_at), "last_error": s.last_error,
+            "stopped_reason": s.stopped_reason,
+        }
+        for s in Stream.objects.all()
+    ]  # fmt: skip

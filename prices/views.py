@@ -1,36 +1,57 @@
-"""JSON API: current prices (one cache round trip) and the market stream's health."""
+"""JSON API: current prices (one cache round trip, REST fallback) and the stream's health."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import redis
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from prices.api import MAX_KEYS_PER_REQUEST, KeyListError, parse_key_list
-from prices.cache import price_store
+from prices.cache import PriceSink, price_store
+from prices.health import market_health
+from prices.rest import fetch_ltp
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat()
+def _error(message: str, *, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
 
 
 @require_GET
 def current_prices(request: HttpRequest) -> JsonResponse:
+    """`?keys=SEG:ID,...`: cached prices; the rest from DhanHQ's REST LTP when allowed."""
     raw = request.GET.get("keys")
     if raw is None or not raw.strip():
-        return JsonResponse({"error": "missing 'keys': a comma-separated list of SEG:ID"},
-                            status=400)  # fmt: skip
+        return _error("missing 'keys': a comma-separated list of SEGMENT:SECURITY_ID")
     items = raw.split(",")
     if len(items) > MAX_KEYS_PER_REQUEST:
-        return JsonResponse({"error": f"too many keys: {len(items)} > {MAX_KEYS_PER_REQUEST}"},
-                            status=400)  # fmt: skip
+        return _error(f"too many keys: {len(items)} > {MAX_KEYS_PER_REQUEST}")
     try:
         keys = parse_key_list(items)
     except KeyListError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
-    prices = price_store().read(keys)
-    missing = [k for k in keys if k not in prices]
+        return _error(str(exc))
+    store = price_store()
+    try:
+        prices = store.read(keys)
+    except redis.RedisError:
+        return _error("price cache unavailable", status=503)
+    cached_count = len(prices)
+    fetched = fetch_ltp([k for k in keys if k not in prices])
+    if fetched:
+        sink = PriceSink(store=store)  # the one writer of prices: cache them for the next poll
+        sink.put_many(fetched.items())
+        try:
+            sink.flush()
+        except redis.RedisError:
+            pass  # the response still has them; the next poll fetches again
+        prices.update(fetched)
     return JsonResponse({
-        "prices": prices, "timestamp": _now_iso(), "count": len(prices),
-        "cached_count": len(prices), "api_fetched_count": 0, "missing": missing,
+        "prices": prices, "timestamp": datetime.now(UTC).isoformat(), "count": len(prices),
+        "cached_count": cached_count, "api_fetched_count": len(fetched),
+        "missing": [k for k in keys if k not in prices],
     })  # fmt: skip
+
+
+@require_GET
+def market_stream_health(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(market_health().as_json())

@@ -13,6 +13,9 @@ from screeners.models import ScreenerType
 
 logger = logging.getLogger(__name__)
 SUPERVISE_INTERVAL_SECONDS = 5.0
+# A client that stops reading stops answering pings: daphne drops it after these, which
+# bounds what an unread socket can hold (daphne has no send backpressure, daphne#170).
+DAPHNE_OPTIONS = ["--ping-interval", "10", "--ping-timeout", "20"]
 
 
 class EmbeddedBeat:
@@ -69,9 +72,8 @@ class Command(BaseCommand):
         self.stdout.write(f"serving on http://{host}:{port}/")
         self.stdout.flush()
         try:
-            CommandLineInterface().run(
-                ["-b", host, "-p", str(port), "marketstream.asgi:application"]
-            )
+            CommandLineInterface().run(["-b", host, "-p", str(port), *DAPHNE_OPTIONS,
+                                        "marketstream.asgi:application"])  # fmt: skip
         finally:
             if beat:
                 beat.stop()

@@ -1,0 +1,184 @@
+"""The broadcaster: once per window, the prices that changed go to the Channels group
+`dashboard_updates` as ONE message (the one sender to that group, said so here).
+
+Every web process runs a `Broadcaster` (started by the first WebSocket consumer); one of
+them leads (a Redis lock), merges what the feeds publish on `live_ltp_updates` and sends
+the window. With the pub/sub channel layer that is one PUBLISH per window whatever the
+number of web processes, streams or clients. Embedded mode: the process leads, and the
+feeds reach it through the local price store's listeners.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+import redis
+import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError
+
+from prices.cache import LIVE_UPDATES_CHANNEL, LocalPriceStore, price_store
+from prices.health import market_health
+
+logger = logging.getLogger(__name__)
+
+GROUP = "dashboard_updates"
+WINDOW_MESSAGE_TYPE = "ltp.window"  # handled by DashboardConsumer.ltp_window
+LEADER_KEY = "market_stream:broadcaster"
+LEADER_TTL_SECONDS = 5
+STATUS_REFRESH_SECONDS = 5.0
+
+
+class Broadcaster:
+    """Owner of this process's broadcasting task; `stop()` ends it."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task | None = None
+        self._pending: dict[str, float] = {}
+        self._last_sent: dict[str, float] = {}
+        self._seq = 0
+        self.status: str | None = None
+        self._status_at = 0.0
+        self.windows_sent = 0
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def ensure_running(self) -> None:
+        """Start the task on the running loop unless it runs there already (idempotent)."""
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._run(), name="ltp-broadcast")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                if settings.REDIS_URL:
+                    await self._run_redis()
+                else:
+                    await self._run_local()
+            except (redis.RedisError, OSError) as exc:
+                logger.warning("broadcaster lost Redis (%s); retrying in 1 s", exc)
+                await asyncio.sleep(1)
+
+    # --- sources --------------------------------------------------------------------
+
+    def merge(self, message: str | bytes) -> None:
+        """One `live_ltp_updates` message: remember the latest price of each key."""
+        try:
+            batch = json.loads(message)
+            prices = batch["prices"]
+            self._pending.update((str(k), float(v)) for k, v in prices.items())
+        except (ValueError, TypeError, KeyError, AttributeError):
+            logger.warning("ignored a malformed %s message", LIVE_UPDATES_CHANNEL)
+
+    async def _run_local(self) -> None:
+        store = price_store()
+        assert isinstance(store, LocalPriceStore)
+        loop = asyncio.get_running_loop()
+
+        def listener(message: str) -> None:  # called on a feed thread
+            loop.call_soon_threadsafe(self.merge, message)
+
+        store.listeners.append(listener)
+        try:
+            while True:
+                await self._sleep_to_next_window()
+                await self.send_window()
+        finally:
+            store.listeners.remove(listener)
+
+    async def _run_redis(self) -> None:
+        client = aioredis.Redis.from_url(settings.REDIS_URL)
+        lead = client.lock(LEADER_KEY, timeout=LEADER_TTL_SECONDS)
+        try:
+            while True:  # standby until this process leads; a dead leader's lock expires
+                if await lead.acquire(blocking=False):
+                    logger.info("this process now broadcasts to %s", GROUP)
+                    try:
+                        await self._lead(client, lead)
+                    finally:
+                        with contextlib.suppress(LockError, redis.RedisError):
+                            await lead.release()
+                await asyncio.sleep(1)
+        finally:
+            await client.aclose()
+
+    async def _lead(self, client: aioredis.Redis, lead: Lock) -> None:
+        pubsub = client.pubsub()
+        await pubsub.subscribe(LIVE_UPDATES_CHANNEL)
+
+        async def read() -> None:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    self.merge(message["data"])
+
+        reader = asyncio.create_task(read())
+        try:
+            while not reader.done():
+                await self._sleep_to_next_window()
+                try:
+                    await lead.reacquire()
+                except LockError:
+                    logger.warning("lost the broadcaster lead")
+                    return
+                await self.send_window()
+            reader.result()
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, redis.RedisError):
+                await reader
+            with contextlib.suppress(redis.RedisError):
+                await pubsub.aclose()
+
+    # --- windows --------------------------------------------------------------------
+
+    @staticmethod
+    def interval_seconds() -> float:
+        return max(settings.LTP_BROADCAST_INTERVAL_MS, 10) / 1000
+
+    async def _sleep_to_next_window(self) -> None:
+        interval = self.interval_seconds()
+        await asyncio.sleep(interval - time.time() % interval)
+
+    async def refresh_status(self) -> str:
+        health = await sync_to_async(market_health, thread_sensitive=False)()
+        self.status, self._status_at = health.feed, time.monotonic()
+        return self.status
+
+    async def send_window(self) -> bool:
+        """Send what changed since the last window, and the feed status when it changed.
+        Returns whether a message went out."""
+        pending, self._pending = self._pending, {}
+        changed = {k: v for k, v in pending.items() if self._last_sent.get(k) != v}
+        self._last_sent.update(changed)
+        old_status = self.status
+        if time.monotonic() - self._status_at >= STATUS_REFRESH_SECONDS:
+            await self.refresh_status()
+        if not changed and self.status == old_status:
+            return False
+        # Unique per window and increasing across leaders (wall clock in ms).
+        self._seq = max(self._seq + 1, int(time.time() * 1000))
+        await get_channel_layer().group_send(GROUP, {
+            "type": WINDOW_MESSAGE_TYPE, "seq": self._seq, "ts": time.time(),
+            "status": self.status,
+            # Pre-serialised: each consumer's layer decodes one string, and each process
+            # parses the prices once (prices.consumers caches them per window).
+            "prices": json.dumps(changed, separators=(",", ":")),
+        })  # fmt: skip
+        self.windows_sent += 1
+        return True
+
+
+broadcaster = Broadcaster()

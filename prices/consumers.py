@@ -1,0 +1,162 @@
+"""`/ws/dashboard/`: live prices for the keys a client subscribed to.
+
+Joins `dashboard_updates` on connect; each window message becomes at most one
+`screener_ltp_update` with the client's keys that changed. Payloads are built once per
+window per distinct key set in this process (clients on the same page share them).
+Nothing is queued per client: a window's values replace the last ones.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import redis
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from prices.api import MAX_KEYS_PER_REQUEST, KeyListError, parse_key_list
+from prices.broadcast import GROUP, broadcaster
+from prices.cache import price_store
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_KEYS_PER_CONNECTION = MAX_KEYS_PER_REQUEST
+
+
+class _WindowCache:
+    """The latest windows' prices, parsed once, and their payloads per key set."""
+
+    def __init__(self, *, keep: int = 4) -> None:
+        self._keep = keep
+        self._windows: dict[int, tuple[dict[str, float], dict[frozenset, str | None]]] = {}
+
+    def payload(self, event: dict, keys: frozenset, *, exclude: frozenset = frozenset()
+                ) -> str | None:  # fmt: skip
+        seq = event["seq"]
+        window = self._windows.get(seq)
+        if window is None:
+            window = (json.loads(event["prices"]), {})
+            self._windows[seq] = window
+            while len(self._windows) > self._keep:
+                del self._windows[min(self._windows)]
+        prices, payloads = window
+        if exclude:  # rare: a snapshot newer than this window; not shared
+            return _render(event, prices, keys - exclude)
+        if keys not in payloads:
+            payloads[keys] = _render(event, prices, keys)
+        return payloads[keys]
+
+
+def _render(event: dict, prices: dict[str, float], keys: frozenset) -> str | None:
+    if len(keys) < len(prices):
+        subset = {k: prices[k] for k in keys if k in prices}
+    else:
+        subset = {k: v for k, v in prices.items() if k in keys}
+    if not subset:
+        return None
+    return json.dumps({"type": "screener_ltp_update", "seq": event["seq"], "ts": event["ts"],
+                       "prices": subset}, separators=(",", ":"))  # fmt: skip
+
+
+windows = _WindowCache()
+
+
+async def read_snapshot(keys: list[str]) -> dict[str, float]:
+    return await sync_to_async(price_store().read, thread_sensitive=False)(keys)
+
+
+class DashboardConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.keys: frozenset[str] = frozenset()
+        self.last_seq = 0
+        self.status: str | None = None
+        self.snapshot_time = 0.0
+        self.snapshot_keys: frozenset[str] = frozenset()
+        # Join first, snapshot on subscribe second: nothing falls between.
+        await self.channel_layer.group_add(GROUP, self.channel_name)
+        await self.accept()
+        broadcaster.ensure_running()
+        status = broadcaster.status or await broadcaster.refresh_status()
+        await self._send_status(status)
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(GROUP, self.channel_name)
+
+    # --- client -> server -----------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if text_data is None:
+            await self._error("binary frames are not supported: send JSON text")
+            return
+        if len(text_data) > MAX_FRAME_BYTES // 4 and len(text_data.encode()) > MAX_FRAME_BYTES:
+            await self._error(f"frame over {MAX_FRAME_BYTES // 1024} KiB")
+            return
+        if text_data.strip() == "ping":
+            await self._send({"type": "pong"})
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self._error("not JSON")
+            return
+        action = message.get("action") if isinstance(message, dict) else None
+        if action == "ping":
+            await self._send({"type": "pong"})
+        elif action in ("subscribe", "unsubscribe"):
+            await self._change_keys(action, message.get("keys"))
+        else:
+            await self._error(f"unknown action {action!r}: use subscribe, unsubscribe or ping")
+
+    async def _change_keys(self, action: str, raw: object) -> None:
+        if not isinstance(raw, list):
+            await self._error("'keys' must be a list of SEGMENT:SECURITY_ID strings")
+            return
+        try:
+            keys = parse_key_list(raw)
+        except KeyListError as exc:
+            await self._error(str(exc))
+            return
+        if action == "unsubscribe":
+            self.keys = self.keys.difference(keys)
+            await self._send({"type": "ack", "action": action, "count": len(self.keys)})
+            return
+        wanted = self.keys.union(keys)
+        if len(wanted) > MAX_KEYS_PER_CONNECTION:
+            await self._error(f"at most {MAX_KEYS_PER_CONNECTION} keys per connection")
+            return
+        self.keys = wanted
+        await self._send({"type": "ack", "action": action, "count": len(self.keys)})
+        self.snapshot_time, self.snapshot_keys = time.time(), frozenset(keys)
+        try:
+            prices = await read_snapshot(keys)
+        except redis.RedisError:
+            prices = {}
+            logger.warning("snapshot unavailable: price cache unreachable")
+        await self._send({"type": "snapshot", "prices": prices})
+
+    # --- group -> client ------------------------------------------------------------
+
+    async def ltp_window(self, event: dict) -> None:
+        if event["seq"] <= self.last_seq:  # a window seen already (leader handover)
+            return
+        self.last_seq = event["seq"]
+        if event.get("status") and event["status"] != self.status:
+            await self._send_status(event["status"])
+        if not self.keys:
+            return
+        exclude = self.snapshot_keys if event["ts"] < self.snapshot_time else frozenset()
+        payload = windows.payload(event, self.keys, exclude=exclude)
+        if payload is not None:
+            await self.send(text_data=payload)
+
+    async def _send_status(self, status: str) -> None:
+        self.status = status
+        await self._send({"type": "status", "feed": status})
+
+    async def _error(self, message: str) -> None:
+        await self._send({"type": "error", "error": message})
+
+    async def _send(self, message: dict) -> None:
+        await self.send(text_data=json.dumps(message, separators=(",", ":")))
