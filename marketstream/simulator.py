@@ -145,6 +145,7 @@ class DhanSimulator:
         self.port = 0
         self.rest_port = 0
         self.connections_total = 0
+        self.rest_calls = 0
         self.requests: list[tuple[int, dict | str]] = []  # (session number, request) log
         self._sessions: list[_Session] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -399,6 +400,7 @@ class DhanSimulator:
         self, path: str, *, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, dict]:
         """POST /v2/marketfeed/{ltp,ohlc,quote} in DhanHQ's JSON shape."""
+        self.rest_calls += 1
         kind = path.rstrip("/").rsplit("/", 1)[-1]
         if not path.startswith("/v2/marketfeed/") or kind not in {"ltp", "ohlc", "quote"}:
             return HTTPStatus.NOT_FOUND, _rest_error("DH-905", "Input_Exception", "no such API")
