@@ -6,12 +6,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketstream.settings")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "*")
 
 import django  # noqa: E402
 
 django.setup()
 
-from bench import bench_codec  # noqa: E402
+from bench import bench_broadcast, bench_codec, bench_distribution  # noqa: E402
 
 if __name__ == "__main__":
-    bench_codec.main()
+    only = set(sys.argv[1:])
+    for name, module in (("codec", bench_codec), ("distribution", bench_distribution),
+                         ("broadcast", bench_broadcast)):  # fmt: skip
+        if not only or name in only:
+            module.main()
+            print()

@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from prices.api import MAX_KEYS_PER_REQUEST, KeyListError, parse_key_list
-from prices.broadcast import GROUP, broadcaster
+from prices.broadcast import GROUP, WINDOW_MESSAGE_TYPE, broadcaster
 from prices.cache import price_store
 
 logger = logging.getLogger(__name__)
@@ -137,6 +137,15 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "snapshot", "prices": prices})
 
     # --- group -> client ------------------------------------------------------------
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale DB connections before every handler: a hop to the sync
+        # thread per message per client, most of the fan-out's cost. Windows touch no
+        # database, so they skip it; everything else goes the usual way.
+        if message["type"] == WINDOW_MESSAGE_TYPE:
+            await self.ltp_window(message)
+        else:
+            await super().dispatch(message)
 
     async def ltp_window(self, event: dict) -> None:
         if event["seq"] <= self.last_seq:  # a window seen already (leader handover)

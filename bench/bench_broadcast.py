@@ -1,0 +1,132 @@
+"""Broadcast to 1,000 WebSocket clients on one daphne process (full stack: redis-server,
+pub/sub channel layer, the Redis-led broadcaster). Prints the delivery delay after each
+window (p50, p99), the web process's CPU, and its memory per connection."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import redis.asyncio as aioredis
+import websockets
+
+from bench.bench_distribution import free_port, redis_server
+from prices.cache import LIVE_UPDATES_CHANNEL
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENTS = 1000
+PAGES = 20  # distinct key sets; clients on one page share payloads
+KEYS = [f"NSE_EQ:{i}" for i in range(1, 201)]
+WINDOWS = 15
+UPDATE_PREFIX = '{"type":"screener_ltp_update"'
+
+
+def _env(redis_url: str, db: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHANHQ_")}
+    env.update(REDIS_URL=redis_url, DATABASE_URL=f"sqlite:///{db}", DEV_MODE="true",
+               LTP_BROADCAST_INTERVAL_MS="1000", DJANGO_SETTINGS_MODULE="marketstream.settings",
+               LOG_LEVEL="WARNING")  # fmt: skip
+    return env
+
+
+async def _client(port: int, keys: list[str], delays: list[float], ready: asyncio.Event,
+                  connected: list[int]) -> None:
+    """Records (arrival - window time) per update; as light as a Python client gets, since
+    it shares the two cores with the server. Cancelled at the end."""
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ws/dashboard/", open_timeout=30,
+                                  compression=None) as ws:  # fmt: skip
+        await ws.send(json.dumps({"action": "subscribe", "keys": keys}))
+        connected[0] += 1
+        async for raw in ws:
+            received = time.time()
+            if ready.is_set() and raw.startswith(UPDATE_PREFIX):
+                ts = raw[raw.index('"ts":') + 5 : raw.index(',"prices"')]
+                delays.append(received - float(ts))
+
+
+async def _publish(url: str, stop: asyncio.Event) -> None:
+    """Stands in for the feeds: 10 flushes a second, every key changing."""
+    client = aioredis.Redis.from_url(url)
+    rng = random.Random(3)
+    while not stop.is_set():
+        prices = {k: rng.randint(2000, 60000) * 0.05 for k in KEYS}
+        await client.publish(LIVE_UPDATES_CHANNEL, json.dumps({"type": "ltp_batch",
+                                                               "ts": time.time(),
+                                                               "prices": prices}))  # fmt: skip
+        await asyncio.sleep(0.1)
+    await client.aclose()
+
+
+async def _run(port: int, url: str, web: psutil.Process) -> dict[str, float]:
+    rng = random.Random(4)
+    pages = [rng.sample(KEYS, 25) for _ in range(PAGES)]
+    delays: list[float] = []
+    ready, stop = asyncio.Event(), asyncio.Event()
+    connected = [0]
+    rss_before = web.memory_info().rss
+    publisher = asyncio.create_task(_publish(url, stop))
+    tasks = []
+    for i in range(CLIENTS):
+        tasks.append(asyncio.create_task(
+            _client(port, pages[i % PAGES], delays, ready, connected)))
+        if i % 100 == 99:
+            while connected[0] < i + 1:
+                await asyncio.sleep(0.05)
+    await asyncio.sleep(2)
+    rss_after = web.memory_info().rss
+    cpu_before, started = sum(web.cpu_times()[:2]), time.monotonic()
+    ready.set()
+    await asyncio.sleep(WINDOWS)
+    cpu = (sum(web.cpu_times()[:2]) - cpu_before) / (time.monotonic() - started)
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(publisher, *tasks, return_exceptions=True)
+    delays.sort()
+    return {
+        "connected": connected[0], "deliveries": len(delays),
+        "p50_ms": statistics.median(delays) * 1000 if delays else float("nan"),
+        "p99_ms": delays[int(len(delays) * 0.99)] * 1000 if delays else float("nan"),
+        "cpu": cpu, "rss_per_connection_kb": (rss_after - rss_before) / CLIENTS / 1024,
+    }
+
+
+def main() -> None:
+    with redis_server() as (url, _client_sync), tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.sqlite3"
+        env = _env(url, db)
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
+                       check=True)  # fmt: skip
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "marketstream.asgi:application"], cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    with __import__("socket").create_connection(("127.0.0.1", port), 0.2):
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            figures = asyncio.run(_run(port, url, psutil.Process(proc.pid)))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print(f"broadcast: {figures['connected']} clients on one daphne process, {PAGES} pages of "
+          f"25 keys, 1 window/s, {WINDOWS} s")
+    print(f"  deliveries: {figures['deliveries']:,} "
+          f"(expected about {CLIENTS * WINDOWS:,})")
+    print(f"  delay after the window: p50 {figures['p50_ms']:.1f} ms, "
+          f"p99 {figures['p99_ms']:.1f} ms (target p99 < 100 ms)")
+    print(f"  web process CPU: {figures['cpu'] * 100:.0f}% of one core; "
+          f"memory {figures['rss_per_connection_kb']:.0f} KiB per connection")
