@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,6 +90,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves static files from daphne; from the finders, so no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Redis, caches, channel layer, Celery -------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
@@ -146,9 +150,12 @@ DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS = float(
 )
 
 DEV_MODE = _env_bool("DEV_MODE", False)
-# prices (the base layer) learns about streams and market hours through these, by name.
+# prices and screeners learn about streams and market hours through these, by name
+# (dependencies point marketstream -> screeners -> prices).
 STREAM_HEALTH_PROVIDER = "marketstream.streams.health_rows"
 MARKET_OPEN_PROVIDER = "marketstream.calendar.market_is_open"
+MARKET_NEXT_OPEN_PROVIDER = "marketstream.calendar.next_open"
+SCREENER_STREAM_STARTER = "marketstream.streams.ensure_stream"
 LTP_CACHE_TTL_SECONDS = _env_int("LTP_CACHE_TTL_SECONDS", 30)
 LTP_BROADCAST_INTERVAL_MS = _env_int("LTP_BROADCAST_INTERVAL_MS", 1000)
 

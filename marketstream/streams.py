@@ -5,9 +5,11 @@ Celery task that starts a feed; they never touch threads of another process dire
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
-from django.db import transaction
+import redis
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -15,6 +17,8 @@ from marketstream.calendar import market_is_open, next_open
 from marketstream.models import Stream
 from marketstream.protocol import MAX_INSTRUMENTS_PER_CONNECTION, FeedMode
 from marketstream.streamkeys import StreamKeyError, StreamSpec, resolve_instruments
+
+logger = logging.getLogger(__name__)
 
 STALE_HEARTBEAT_SECONDS = 60
 
@@ -129,3 +133,18 @@ def health_rows(*, now: datetime) -> list[dict]:
         }
         for s in Stream.objects.all()
     ]  # fmt: skip
+
+
+def ensure_stream(*, screener_type: str) -> str:
+    """A screener page was opened: make sure its stream runs. Enqueue only, and never let
+    a broker or database hiccup break the page."""
+    from django.conf import settings
+    from kombu.exceptions import OperationalError as BrokerError
+
+    try:
+        _, message = request_start(spec=StreamSpec(screener_type),
+                                   mode=settings.DHANHQ_WS_MODE)  # fmt: skip
+    except (StreamKeyError, BrokerError, DatabaseError, redis.RedisError) as exc:
+        logger.warning("could not ensure the %s stream: %s", screener_type, exc)
+        return f"not started: {exc}"
+    return message

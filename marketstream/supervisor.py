@@ -218,6 +218,7 @@ class FeedThread(threading.Thread):
     def _flush(self) -> None:
         """Latest price per key from the scanner into the sink, and the sink to the cache."""
         self.sink.put_many(self.scanner.drain().items())
+        self.sink.put_prev_closes(self.scanner.drain_prev_close())
         self.sink.flush()
 
     async def db(self, fn: Callable[..., object], /, **kwargs: object) -> object:

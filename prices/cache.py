@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -21,6 +22,11 @@ from django.core.cache import cache as django_cache
 logger = logging.getLogger(__name__)
 
 LTP_KEY_PREFIX = "ltp:"
+# Alongside the 30 s live price: the last known price and the previous close, kept for a
+# week so that pages can show them when the market is closed or the feed is down.
+LAST_KEY_PREFIX = "ltp_last:"
+PREV_CLOSE_KEY_PREFIX = "prev_close:"
+KEEP_SECONDS = 7 * 24 * 3600
 LIVE_UPDATES_CHANNEL = "live_ltp_updates"
 HEARTBEAT_KEY = "market_stream:heartbeat"
 HEARTBEAT_TTL_SECONDS = 60
@@ -42,13 +48,36 @@ def redis_client(url: str) -> redis.Redis:
                                 health_check_interval=30)  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Quotes:
+    """What a page shows for its keys: live price, last known price, previous close."""
+
+    live: dict[str, float]
+    last: dict[str, float]
+    prev_close: dict[str, float]
+
+
+def _floats(keys: list[str], values: Iterable[object]) -> dict[str, float]:
+    return {k: float(v) for k, v in zip(keys, values, strict=True) if v is not None}
+
+
 class PriceStore:
     """Where prices live. Subclasses: Redis (full stack) and the Django cache (embedded)."""
 
-    def write(self, prices: Mapping[str, float], *, ttl_seconds: int, message: str) -> None:
+    def write(
+        self,
+        prices: Mapping[str, float],
+        *,
+        ttl_seconds: int,
+        message: str,
+        prev_closes: Mapping[str, float] | None = None,
+    ) -> None:
         raise NotImplementedError
 
     def read(self, keys: Iterable[str]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def read_quotes(self, keys: Iterable[str]) -> Quotes:
         raise NotImplementedError
 
     def heartbeat(self, *, now: datetime) -> None:
@@ -62,19 +91,41 @@ class RedisPriceStore(PriceStore):
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
-    def write(self, prices: Mapping[str, float], *, ttl_seconds: int, message: str) -> None:
+    def write(
+        self,
+        prices: Mapping[str, float],
+        *,
+        ttl_seconds: int,
+        message: str,
+        prev_closes: Mapping[str, float] | None = None,
+    ) -> None:
         pipe = self.client.pipeline(transaction=False)
         for key, price in prices.items():
-            pipe.set(ltp_key(key), format_price(price), ex=ttl_seconds)  # SETEX: SET EX
-        pipe.publish(LIVE_UPDATES_CHANNEL, message)
+            text = format_price(price)
+            pipe.set(ltp_key(key), text, ex=ttl_seconds)  # SETEX: SET EX
+            pipe.set(LAST_KEY_PREFIX + key, text, ex=KEEP_SECONDS)
+        for key, price in (prev_closes or {}).items():
+            pipe.set(PREV_CLOSE_KEY_PREFIX + key, format_price(price), ex=KEEP_SECONDS)
+        if prices:
+            pipe.publish(LIVE_UPDATES_CHANNEL, message)
         pipe.execute()
 
     def read(self, keys: Iterable[str]) -> dict[str, float]:
         keys = list(keys)
         if not keys:
             return {}
-        values = self.client.mget([ltp_key(k) for k in keys])
-        return {k: float(v) for k, v in zip(keys, values, strict=True) if v is not None}
+        return _floats(keys, self.client.mget([ltp_key(k) for k in keys]))
+
+    def read_quotes(self, keys: Iterable[str]) -> Quotes:
+        keys = list(keys)
+        if not keys:
+            return Quotes({}, {}, {})
+        names = [p + k for p in (LTP_KEY_PREFIX, LAST_KEY_PREFIX, PREV_CLOSE_KEY_PREFIX)
+                 for k in keys]  # fmt: skip
+        values = self.client.mget(names)  # one round trip for all three
+        n = len(keys)
+        return Quotes(_floats(keys, values[:n]), _floats(keys, values[n : 2 * n]),
+                      _floats(keys, values[2 * n :]))  # fmt: skip
 
     def heartbeat(self, *, now: datetime) -> None:
         self.client.set(HEARTBEAT_KEY, now.isoformat(), ex=HEARTBEAT_TTL_SECONDS)
@@ -90,17 +141,36 @@ class LocalPriceStore(PriceStore):
     def __init__(self) -> None:
         self.listeners: list[Callable[[str], None]] = []
 
-    def write(self, prices: Mapping[str, float], *, ttl_seconds: int, message: str) -> None:
-        django_cache.set_many(
-            {ltp_key(k): format_price(p) for k, p in prices.items()}, timeout=ttl_seconds
-        )
-        for listener in list(self.listeners):
-            listener(message)
+    def write(
+        self,
+        prices: Mapping[str, float],
+        *,
+        ttl_seconds: int,
+        message: str,
+        prev_closes: Mapping[str, float] | None = None,
+    ) -> None:
+        texts = {k: format_price(p) for k, p in prices.items()}
+        django_cache.set_many({ltp_key(k): t for k, t in texts.items()}, timeout=ttl_seconds)
+        django_cache.set_many({LAST_KEY_PREFIX + k: t for k, t in texts.items()},
+                              timeout=KEEP_SECONDS)  # fmt: skip
+        if prev_closes:
+            django_cache.set_many({PREV_CLOSE_KEY_PREFIX + k: format_price(p)
+                                   for k, p in prev_closes.items()}, timeout=KEEP_SECONDS)
+        if prices:
+            for listener in list(self.listeners):
+                listener(message)
+
+    def _get(self, prefix: str, keys: list[str]) -> dict[str, float]:
+        found = django_cache.get_many([prefix + k for k in keys])
+        return {k: float(found[prefix + k]) for k in keys if prefix + k in found}
 
     def read(self, keys: Iterable[str]) -> dict[str, float]:
+        return self._get(LTP_KEY_PREFIX, list(keys))
+
+    def read_quotes(self, keys: Iterable[str]) -> Quotes:
         keys = list(keys)
-        found = django_cache.get_many([ltp_key(k) for k in keys])
-        return {k: float(found[ltp_key(k)]) for k in keys if ltp_key(k) in found}
+        return Quotes(self._get(LTP_KEY_PREFIX, keys), self._get(LAST_KEY_PREFIX, keys),
+                      self._get(PREV_CLOSE_KEY_PREFIX, keys))  # fmt: skip
 
     def heartbeat(self, *, now: datetime) -> None:
         django_cache.set(HEARTBEAT_KEY, now.isoformat(), timeout=HEARTBEAT_TTL_SECONDS)
@@ -137,6 +207,7 @@ class PriceSink:
         self._ttl = ttl_seconds or settings.LTP_CACHE_TTL_SECONDS
         self._clock = clock
         self._pending: dict[str, float] = {}
+        self._prev_closes: dict[str, float] = {}
         self._lock = threading.Lock()
         self.ticks_received = 0
         self.flushes = 0
@@ -154,19 +225,26 @@ class PriceSink:
                 count += 1
             self.ticks_received += count
 
+    def put_prev_closes(self, prices: Mapping[str, float]) -> None:
+        with self._lock:
+            self._prev_closes.update(prices)
+
     def flush(self) -> int:
-        """Write what is pending; returns how many keys were written."""
+        """Write what is pending; returns how many prices were written."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        if not pending:
+            closes, self._prev_closes = self._prev_closes, {}
+        if not pending and not closes:
             return 0
         message = json.dumps({"type": "ltp_batch", "ts": self._clock(), "prices": pending},
                              separators=(",", ":"))  # fmt: skip
         try:
-            self._store.write(pending, ttl_seconds=self._ttl, message=message)
+            self._store.write(pending, ttl_seconds=self._ttl, message=message,
+                              prev_closes=closes)  # fmt: skip
         except redis.RedisError:
             with self._lock:  # keep what we could not write, newer values win
                 self._pending = {**pending, **self._pending}
+                self._prev_closes = {**closes, **self._prev_closes}
             raise
         self.flushes += 1
         return len(pending)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 
 import redis
 from asgiref.sync import sync_to_async
@@ -61,6 +62,12 @@ def _render(event: dict, prices: dict[str, float], keys: frozenset) -> str | Non
 
 
 windows = _WindowCache()
+_consumers: weakref.WeakSet[DashboardConsumer] = weakref.WeakSet()
+
+
+def live_consumers() -> list[DashboardConsumer]:
+    """This process's connected dashboard consumers (for the subscriptions endpoint)."""
+    return list(_consumers)
 
 
 async def read_snapshot(keys: list[str]) -> dict[str, float]:
@@ -77,11 +84,13 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         # Join first, snapshot on subscribe second: nothing falls between.
         await self.channel_layer.group_add(GROUP, self.channel_name)
         await self.accept()
+        _consumers.add(self)
         broadcaster.ensure_running()
         status = broadcaster.status or await broadcaster.refresh_status()
         await self._send_status(status)
 
     async def disconnect(self, code: int) -> None:
+        _consumers.discard(self)
         await self.channel_layer.group_discard(GROUP, self.channel_name)
 
     # --- client -> server -----------------------------------------------------------

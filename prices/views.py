@@ -4,11 +4,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import redis
-from django.http import HttpRequest, JsonResponse
+from django.conf import settings
+from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from prices.api import MAX_KEYS_PER_REQUEST, KeyListError, parse_key_list
 from prices.cache import PriceSink, price_store
+from prices.consumers import live_consumers
 from prices.health import market_health
 from prices.rest import fetch_ltp
 
@@ -55,3 +57,13 @@ def current_prices(request: HttpRequest) -> JsonResponse:
 @require_GET
 def market_stream_health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(market_health().as_json())
+
+
+@require_GET
+def ws_subscriptions(request: HttpRequest) -> JsonResponse:
+    """This process's WebSocket clients and their keys: for operators (staff) and, with
+    DEBUG, for tests. Another web process answers for its own clients only."""
+    if not (settings.DEBUG or (request.user.is_authenticated and request.user.is_staff)):
+        raise Http404
+    sets = sorted(sorted(c.keys) for c in live_consumers())
+    return JsonResponse({"connections": len(sets), "key_sets": sets})

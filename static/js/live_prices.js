@@ -1,0 +1,184 @@
+// Live prices for server-rendered tables: every `.js-ltp-cell[data-instrument-key]` on the
+// page. WebSocket first (/ws/dashboard/: subscribe, snapshot, screener_ltp_update, status);
+// when the socket cannot connect or drops, poll /api/v1/current_prices every 1.5 s and keep
+// retrying the socket with jittered backoff. Hidden tabs do not poll.
+
+const script = document.currentScript || document.querySelector("script[data-ws-path]");
+const WS_PATH = script?.dataset.wsPath || "/ws/dashboard/";
+const POLL_URL = script?.dataset.pollUrl || "/api/v1/current_prices";
+const POLL_INTERVAL_MS = Number(script?.dataset.pollIntervalMs || 1500);
+const FLASH_MS = 500;
+const RECONNECT_BASE_MS = 1000;
+const RECONNECT_MAX_MS = 30000;
+const STATUS_TEXT = {
+  connecting: "Connecting…", live: "Live", stale: "Feed stale", market_closed: "Market closed",
+  not_running: "Feed not running", polling: "Polling (live socket unavailable)",
+  unavailable: "Prices unavailable",
+};
+
+const cells = new Map();  // key -> [price cells]
+const changeCells = new Map();  // key -> [change cells]
+for (const cell of document.querySelectorAll(".js-ltp-cell[data-instrument-key]")) {
+  const key = cell.dataset.instrumentKey;
+  if (!cells.has(key)) cells.set(key, []);
+  cells.get(key).push(cell);
+}
+for (const cell of document.querySelectorAll(".js-change-cell[data-instrument-key]")) {
+  const key = cell.dataset.instrumentKey;
+  if (!changeCells.has(key)) changeCells.set(key, []);
+  changeCells.get(key).push(cell);
+}
+const keys = [...cells.keys()];
+const statusEl = document.getElementById("feed-status");
+const marketOpen = statusEl?.dataset.marketOpen !== "false";
+
+let socket = null;
+let socketOpen = false;
+let feedStatus = marketOpen ? "connecting" : "market_closed";
+let attempts = 0;
+let reconnectTimer = null;
+let pollTimer = null;
+
+function decimals(cell) {
+  const tick = cell.dataset.tick || "0.01";
+  const places = (tick.split(".")[1] || "").length;
+  return Math.max(2, places);
+}
+
+function showStatus(status) {
+  if (!statusEl) return;
+  statusEl.textContent = STATUS_TEXT[status] || status;
+  statusEl.className = `feed-status ${status}`;
+  statusEl.dataset.status = status;
+}
+
+function renderStatus() {
+  showStatus(socketOpen ? feedStatus : (pollTimer ? "polling" : feedStatus));
+}
+
+function applyPrice(key, price) {
+  if (typeof price !== "number" || !Number.isFinite(price)) return;
+  for (const cell of cells.get(key) || []) {
+    const previous = cell.dataset.price === undefined ? null : Number(cell.dataset.price);
+    cell.classList.remove("unavailable", "stale");
+    if (previous === price) continue;
+    cell.dataset.price = String(price);
+    cell.textContent = price.toFixed(decimals(cell));
+    if (previous !== null) {
+      cell.classList.remove("up", "down", "flash");
+      void cell.offsetWidth;  // restart the flash animation
+      cell.classList.add(price > previous ? "up" : "down", "flash");
+      clearTimeout(cell._flashTimer);
+      cell._flashTimer = setTimeout(() => cell.classList.remove("flash"), FLASH_MS);
+    }
+    const prevClose = Number(cell.dataset.prevClose);
+    if (prevClose) {
+      const change = price - prevClose;
+      for (const changeCell of changeCells.get(key) || []) {
+        const sign = change > 0 ? "up" : change < 0 ? "down" : "";
+        changeCell.innerHTML = `<span class="${sign}">${change.toFixed(2)} ` +
+          `(${(change / prevClose * 100).toFixed(2)}%)</span>`;
+      }
+    }
+  }
+}
+
+function applyPrices(prices) {
+  for (const [key, price] of Object.entries(prices || {})) applyPrice(key, price);
+}
+
+// --- polling fallback ---------------------------------------------------------------
+
+async function pollOnce() {
+  if (document.visibilityState === "hidden" || !keys.length) return;
+  try {
+    const response = await fetch(`${POLL_URL}?keys=${encodeURIComponent(keys.join(","))}`,
+                                 {cache: "no-store"});
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const body = await response.json();
+    applyPrices(body.prices);
+    if (!socketOpen) showStatus("polling");
+  } catch (error) {
+    if (!socketOpen) showStatus("unavailable");
+  }
+}
+
+function startPolling() {
+  if (pollTimer || !keys.length) return;
+  pollTimer = setInterval(pollOnce, POLL_INTERVAL_MS);
+  pollOnce();
+  renderStatus();
+}
+
+function stopPolling() {
+  clearInterval(pollTimer);
+  pollTimer = null;
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && pollTimer) pollOnce();
+});
+
+// --- the socket ---------------------------------------------------------------------
+
+function scheduleReconnect() {
+  clearTimeout(reconnectTimer);
+  const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** Math.min(attempts, 10));
+  attempts += 1;
+  reconnectTimer = setTimeout(connect, Math.random() * ceiling);  // full jitter
+}
+
+function onMessage(event) {
+  let message;
+  try {
+    message = JSON.parse(event.data);
+  } catch {
+    return;
+  }
+  switch (message.type) {
+    case "snapshot":
+    case "screener_ltp_update":
+      applyPrices(message.prices);
+      break;
+    case "status":
+      feedStatus = message.feed;
+      renderStatus();
+      break;
+    case "error":
+      console.warn("live prices:", message.error);
+      break;
+  }
+}
+
+function connect() {
+  if (socket) return;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  let ws;
+  try {
+    ws = new WebSocket(`${scheme}://${location.host}${WS_PATH}`);
+  } catch {
+    startPolling();
+    scheduleReconnect();
+    return;
+  }
+  socket = ws;
+  ws.addEventListener("open", () => {
+    socketOpen = true;
+    attempts = 0;
+    stopPolling();
+    if (keys.length) ws.send(JSON.stringify({action: "subscribe", keys}));
+    renderStatus();
+  });
+  ws.addEventListener("message", onMessage);
+  ws.addEventListener("close", () => {
+    socket = null;
+    socketOpen = false;
+    startPolling();
+    scheduleReconnect();
+    renderStatus();
+  });
+}
+
+window.liveprices = {keys, state: () => ({socketOpen, polling: Boolean(pollTimer), feedStatus})};
+showStatus(feedStatus);
+connect();

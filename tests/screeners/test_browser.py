@@ -1,0 +1,170 @@
+"""The screener pages in headless Chromium (Debian's, driven by Playwright) against a real
+daphne, the simulator and the demo streams. Screenshots go to artifacts/screenshots/."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.conftest import ROOT, ManagedProcess, free_port, manage, manage_env, wait_for_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"]  # fmt: skip
+ARTIFACTS = ROOT / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("browser")
+    sim_port, web_port = free_port(), free_port()
+    env = manage_env(
+        DATABASE_URL=f"sqlite:///{tmp / 'pages.sqlite3'}", DEV_MODE="true",
+        DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}", DHANHQ_CLIENT_ID="1000000001",
+        DHANHQ_ACCESS_TOKEN="demo-token", LTP_BROADCAST_INTERVAL_MS="500",
+        DHANHQ_API_URL=f"http://127.0.0.1:{free_port()}/v2",
+    )
+    for command in ("migrate", "load_instruments", "load_screeners"):
+        manage(command, env=env)
+    procs = [ManagedProcess([sys.executable, "manage.py", "dhan_simulator", "--port",
+                             str(sim_port), "--rate", "4"], env=env, log=tmp / "sim.log")]
+    wait_for_port(sim_port)
+    procs.append(ManagedProcess([sys.executable, "manage.py", "run_web", "--port",
+                                 str(web_port)], env=env, log=tmp / "web.log"))  # fmt: skip
+    wait_for_port(web_port)
+    yield f"http://127.0.0.1:{web_port}"
+    for proc in reversed(procs):
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser) -> Page:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+def status(page: Page) -> str:
+    return page.locator("#feed-status").get_attribute("data-status") or ""
+
+
+def wait_for_status(page: Page, wanted: str, *, timeout_ms: int = 20_000) -> None:
+    page.wait_for_function(f"document.getElementById('feed-status').dataset.status === "
+                           f"{json.dumps(wanted)}", timeout=timeout_ms)  # fmt: skip
+
+
+def subscriptions(site: str) -> list[list[str]]:
+    with urllib.request.urlopen(f"{site}/api/v1/ws_subscriptions", timeout=5) as r:  # noqa: S310
+        return json.loads(r.read())["key_sets"]
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.mark.parametrize("screener_type", ["swing", "longterm"])
+def test_price_cells_change_and_flash_within_seconds_of_page_load(site, page, screener_type):
+    page.goto(f"{site}/screeners/{screener_type}")  # starts the stream if needed
+    wait_for_status(page, "live")
+    first = page.locator(".js-ltp-cell").first
+    assert first.get_attribute("data-instrument-key").count(":") == 1
+    texts = page.locator(".js-ltp-cell").all_inner_texts()
+    page.wait_for_selector(".js-ltp-cell.flash", timeout=10_000)
+    page.wait_for_function(
+        f"[...document.querySelectorAll('.js-ltp-cell')].some("
+        f"(c, i) => c.textContent.trim() !== {json.dumps(texts)}[i] && c.textContent !== '—')",
+        timeout=10_000)  # fmt: skip
+    assert page.locator(".js-ltp-cell.up, .js-ltp-cell.down").count() > 0
+    time.sleep(1)  # let a few windows land before the picture
+    assert screenshot(page, f"screener-{screener_type}").stat().st_size > 10_000
+
+
+def test_blocked_websocket_falls_back_to_polling_and_returns_to_the_socket(site, page):
+    blocked = {"on": True}
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/api/v1/current_prices" in r.url
+            else None)  # fmt: skip
+
+    def route(ws):
+        if blocked["on"]:
+            ws.close()
+        else:
+            ws.connect_to_server()
+
+    page.route_web_socket("**/ws/dashboard/", route)
+    page.goto(f"{site}/screeners/swing")
+    wait_for_status(page, "polling")
+    assert "Polling" in page.locator("#feed-status").inner_text()
+    texts = page.locator(".js-ltp-cell").all_inner_texts()
+    page.wait_for_function(
+        f"[...document.querySelectorAll('.js-ltp-cell')].some("
+        f"(c, i) => c.textContent.trim() !== {json.dumps(texts)}[i])", timeout=10_000)
+    assert len(polls) >= 2
+    keys = page.eval_on_selector_all(".js-ltp-cell", "cs => cs.map(c => c.dataset.instrumentKey)")
+    assert all(set(url.split("keys=")[1].replace("%3A", ":").replace("%2C", ",").split(","))
+               == set(keys) for url in polls)  # the visible keys, nothing else
+    screenshot(page, "screener-swing-polling")
+    blocked["on"] = False
+    wait_for_status(page, "live", timeout_ms=40_000)
+    time.sleep(0.5)
+    seen = len(polls)
+    time.sleep(4)
+    assert len(polls) == seen  # back on the socket: polling stopped
+
+
+def test_hidden_tabs_do_not_poll(site, page):
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/api/v1/current_prices" in r.url
+            else None)  # fmt: skip
+    page.route_web_socket("**/ws/dashboard/", lambda ws: ws.close())
+    page.goto(f"{site}/screeners/swing")
+    wait_for_status(page, "polling")
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    time.sleep(0.5)
+    seen = len(polls)
+    time.sleep(4)
+    assert len(polls) == seen
+
+
+def test_paging_changes_the_keys_the_consumer_holds(site, page):
+    page.goto(f"{site}/screeners/swing?per_page=5")
+    wait_for_status(page, "live")
+    first_keys = sorted(page.eval_on_selector_all(
+        ".js-ltp-cell", "cs => cs.map(c => c.dataset.instrumentKey)"))
+    assert len(first_keys) == 5
+    deadline = time.monotonic() + 10
+    while first_keys not in subscriptions(site) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert first_keys in subscriptions(site)
+    page.locator("nav.pager a.next").click()
+    page.wait_for_url("**page=2**")
+    wait_for_status(page, "live")
+    second_keys = sorted(page.eval_on_selector_all(
+        ".js-ltp-cell", "cs => cs.map(c => c.dataset.instrumentKey)"))
+    assert len(second_keys) == 5 and not set(first_keys) & set(second_keys)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        held = subscriptions(site)
+        if second_keys in held and first_keys not in held:
+            break
+        time.sleep(0.2)
+    assert second_keys in held and first_keys not in held
