@@ -137,3 +137,11 @@ def django_db_modify_db_settings(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("db") / "test.sqlite3"
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(path)
+
+
+@pytest.fixture(autouse=True)
+def _clear_local_price_cache():
+    """Embedded mode keeps prices in this process's cache: each test starts without any."""
+    from django.core.cache import cache
+
+    cache.clear()

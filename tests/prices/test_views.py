@@ -17,9 +17,6 @@ def embedded(settings):
     settings.REDIS_URL = ""
     settings.DHANHQ_CLIENT_ID = settings.DHANHQ_ACCESS_TOKEN = ""
     rest.rate_limiter._last = 0.0
-    from django.core.cache import cache
-
-    cache.clear()
 
 
 def cache_prices(**prices: float) -> None:

@@ -27,9 +27,6 @@ def embedded(settings):
     settings.MARKET_OPEN_PROVIDER = "tests.screeners.test_pages.closed"
     settings.SCREENER_STREAM_STARTER = "tests.screeners.test_pages.record_start"
     STARTS.clear()
-    from django.core.cache import cache
-
-    cache.clear()
 
 
 STARTS: list[str] = []
