@@ -141,9 +141,12 @@ def ensure_stream(*, screener_type: str) -> str:
     from django.conf import settings
     from kombu.exceptions import OperationalError as BrokerError
 
+    spec = StreamSpec(screener_type)
     try:
-        _, message = request_start(spec=StreamSpec(screener_type),
-                                   mode=settings.DHANHQ_WS_MODE)  # fmt: skip
+        running = Stream.objects.filter(key=spec.key, desired_state=Stream.Desired.RUNNING).first()
+        if running is not None and is_alive(running):
+            return "already running"  # the common case: one read, no write, nothing enqueued
+        _, message = request_start(spec=spec, mode=settings.DHANHQ_WS_MODE)
     except (StreamKeyError, BrokerError, DatabaseError, redis.RedisError) as exc:
         logger.warning("could not ensure the %s stream: %s", screener_type, exc)
         return f"not started: {exc}"

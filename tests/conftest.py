@@ -34,6 +34,17 @@ def wait_for_port(port: int, *, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
+def wait_until(predicate, *, timeout: float = 15.0, what: str = "condition"):
+    """Poll `predicate` until it returns something true; fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 @pytest.fixture
 def simulator() -> Iterator[DhanSimulator]:
     sim = DhanSimulator(SimulatorConfig(port=0, rest_port=0, ticks_per_second=20, seed=1))

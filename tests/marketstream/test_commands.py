@@ -91,3 +91,18 @@ def test_admin_lists_streams_and_stops_them(loaded, settings, client):
     assert (restarted.desired_state, restarted.generation) == ("running", 1)
     client.post("/admin/marketstream/stream/stop-all/")
     assert Stream.objects.get().desired_state == "stopped"
+
+
+def test_opening_a_page_ensures_its_stream_once(loaded, settings):
+    from django.utils import timezone
+
+    from marketstream.streams import ensure_stream
+
+    settings.DEV_MODE = True
+    settings.DHANHQ_WS_ENABLED = False  # the eager start task fails fast instead of connecting
+    assert "start requested" in ensure_stream(screener_type="swing")
+    stream = Stream.objects.get(key="type:swing")
+    assert stream.desired_state == "running" and stream.state == "error"  # feeds disabled
+    Stream.objects.update(state="running", last_heartbeat=timezone.now())
+    assert ensure_stream(screener_type="swing") == "already running"
+    assert "not started" in ensure_stream(screener_type="intraday")

@@ -16,19 +16,10 @@ from marketstream.streams import request_start, request_stop, supervise
 from marketstream.supervisor import StreamStartError, StreamSupervisor
 from prices.cache import price_store
 from prices.models import Instrument
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "S3CRET-T0KEN-do-not-log"
-
-
-def wait_until(predicate, *, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture

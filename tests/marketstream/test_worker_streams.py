@@ -12,19 +12,9 @@ import pytest
 from celery import Celery
 
 from marketstream.simulator import DhanSimulator, SimulatorConfig
-from tests.conftest import ManagedProcess, free_port, manage, manage_env
+from tests.conftest import ManagedProcess, free_port, manage, manage_env, wait_until
 
 TOKEN = "worker-test-token-value"
-
-
-def wait_until(predicate, *, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Stack:
