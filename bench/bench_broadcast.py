@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -26,6 +27,7 @@ CLIENTS = 1000
 PAGES = 20  # distinct key sets; clients on one page share payloads
 KEYS = [f"NSE_EQ:{i}" for i in range(1, 201)]
 WINDOWS = 15
+CLIENT_PROCESSES = 2
 UPDATE_PREFIX = '{"type":"screener_ltp_update"'
 
 
@@ -37,8 +39,8 @@ def _env(redis_url: str, db: Path) -> dict[str, str]:
     return env
 
 
-async def _client(port: int, keys: list[str], delays: list[float], ready: asyncio.Event,
-                  connected: list[int]) -> None:
+async def _client(port: int, keys: list[str], delays: list[float], measure,
+                  connected: list[int]) -> None:  # fmt: skip
     """Records (arrival - window time) per update; as light as a Python client gets, since
     it shares the two cores with the server. Cancelled at the end."""
     async with websockets.connect(f"ws://127.0.0.1:{port}/ws/dashboard/", open_timeout=30,
@@ -47,9 +49,36 @@ async def _client(port: int, keys: list[str], delays: list[float], ready: asynci
         connected[0] += 1
         async for raw in ws:
             received = time.time()
-            if ready.is_set() and raw.startswith(UPDATE_PREFIX):
+            if measure.is_set() and raw.startswith(UPDATE_PREFIX):
                 ts = raw[raw.index('"ts":') + 5 : raw.index(',"prices"')]
                 delays.append(received - float(ts))
+
+
+async def _client_group_main(port, pages, count, connected_q, measure, stop) -> list[float]:
+    delays: list[float] = []
+    connected = [0]
+    tasks = []
+    for i in range(count):
+        tasks.append(asyncio.create_task(_client(port, pages[i % len(pages)], delays, measure,
+                                                 connected)))  # fmt: skip
+        if i % 100 == 99:
+            while connected[0] < i + 1:
+                await asyncio.sleep(0.05)
+    while connected[0] < count:
+        await asyncio.sleep(0.05)
+    connected_q.put(count)
+    while not stop.is_set():
+        await asyncio.sleep(0.2)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return delays
+
+
+def client_group(port, pages, count, connected_q, measure, stop, results) -> None:
+    """One process of WebSocket clients (the clients are spread over two processes)."""
+    results.put(asyncio.run(_client_group_main(port, pages, count, connected_q, measure,
+                                               stop)))  # fmt: skip
 
 
 async def _publish(url: str, stop: asyncio.Event) -> None:
@@ -68,31 +97,38 @@ async def _publish(url: str, stop: asyncio.Event) -> None:
 async def _run(port: int, url: str, web: psutil.Process) -> dict[str, float]:
     rng = random.Random(4)
     pages = [rng.sample(KEYS, 25) for _ in range(PAGES)]
-    delays: list[float] = []
-    ready, stop = asyncio.Event(), asyncio.Event()
-    connected = [0]
+    ctx = multiprocessing.get_context("spawn")
+    connected_q, results = ctx.Queue(), ctx.Queue()
+    measure, stop = ctx.Event(), ctx.Event()
+    publish_stop = asyncio.Event()
     rss_before = web.memory_info().rss
-    publisher = asyncio.create_task(_publish(url, stop))
-    tasks = []
-    for i in range(CLIENTS):
-        tasks.append(asyncio.create_task(
-            _client(port, pages[i % PAGES], delays, ready, connected)))
-        if i % 100 == 99:
-            while connected[0] < i + 1:
-                await asyncio.sleep(0.05)
+    groups = [ctx.Process(target=client_group, args=(port, pages, CLIENTS // CLIENT_PROCESSES,
+                                                     connected_q, measure, stop, results))
+              for _ in range(CLIENT_PROCESSES)]  # fmt: skip
+    for group in groups:
+        group.start()
+    connected = 0
+    for _ in groups:
+        connected += await asyncio.to_thread(connected_q.get, True, 120)
+    publisher = asyncio.create_task(_publish(url, publish_stop))
     await asyncio.sleep(2)
     rss_after = web.memory_info().rss
     cpu_before, started = sum(web.cpu_times()[:2]), time.monotonic()
-    ready.set()
+    measure.set()
     await asyncio.sleep(WINDOWS)
+    measure.clear()
     cpu = (sum(web.cpu_times()[:2]) - cpu_before) / (time.monotonic() - started)
     stop.set()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(publisher, *tasks, return_exceptions=True)
+    publish_stop.set()
+    await publisher
+    delays: list[float] = []
+    for _ in groups:
+        delays.extend(await asyncio.to_thread(results.get, True, 60))
     delays.sort()
+    for group in groups:
+        group.join(30)
     return {
-        "connected": connected[0], "deliveries": len(delays),
+        "connected": connected, "deliveries": len(delays),
         "p50_ms": statistics.median(delays) * 1000 if delays else float("nan"),
         "p99_ms": delays[int(len(delays) * 0.99)] * 1000 if delays else float("nan"),
         "cpu": cpu, "rss_per_connection_kb": (rss_after - rss_before) / CLIENTS / 1024,

@@ -106,3 +106,14 @@ def test_health_is_stale_when_the_heartbeat_is_old(client, settings):
     body = client.get("/api/v1/health/market_stream").json()
     assert body["status"] == "stale" and body["heartbeat_age_seconds"] >= 90
     call_command("stop_stream", "--all")
+
+
+def test_the_rest_rate_limit_is_shared_across_processes_through_redis(settings, redis_url):
+    settings.REDIS_URL = redis_url
+    other_process = rest.RestRateLimiter()  # a second web process has its own limiter object
+    assert rest.rate_limiter.try_acquire()
+    assert not other_process.try_acquire() and not rest.rate_limiter.try_acquire()
+    import time
+
+    time.sleep(1.05)
+    assert other_process.try_acquire()
