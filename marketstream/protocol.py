@@ -315,6 +315,31 @@ def _grid_id(segment: int, security_id: int) -> int:
 _new = tuple.__new__  # builds NamedTuples without their Python-level __new__ (hot path)
 
 
+def _frame_length(frame: object) -> int:
+    if not isinstance(frame, (bytes, bytearray, memoryview)):
+        raise DecodeError(f"expected a binary frame, got {type(frame).__name__}")
+    if len(frame) == 0:
+        raise DecodeError("empty frame")
+    return len(frame)
+
+
+def _packet_at(frame: bytes, offset: int, end: int) -> tuple[int, int]:
+    """(code, size) of the packet at `offset`, its framing checked: known code, whole
+    packet present, length field matching the code."""
+    if end - offset < 8:
+        raise DecodeError(f"truncated header at byte {offset}")
+    code = frame[offset]
+    size = PACKET_SIZES.get(code)
+    if size is None:
+        raise DecodeError(f"unknown response code {code} at byte {offset}")
+    if end - offset < size:
+        raise DecodeError(f"truncated code-{code} packet at byte {offset}")
+    length = _HEADER.unpack_from(frame, offset)[1]
+    if length != size:
+        raise DecodeError(f"code {code} declares length {length}, expected {size}")
+    return code, size
+
+
 class Decoder:
     """Decodes frames into packets, snapping every price to its instrument's tick grid.
 
@@ -350,32 +375,21 @@ class Decoder:
         Snapping: ticks = round(price * scale / units); value = ticks * units / scale, all
         in integers but the last division, so the double is the nearest to the exact price.
         """
-        if not isinstance(frame, (bytes, bytearray, memoryview)):
-            raise DecodeError(f"expected a binary frame, got {type(frame).__name__}")
-        end = len(frame)
-        if end == 0:
-            raise DecodeError("empty frame")
+        end = _frame_length(frame)
         packets: list[Packet] = []
         offset = 0
         grids, defaults, fallback = self._grids, self._default, self._fallback
         try:
             while offset < end:
-                if end - offset < 8:
-                    raise DecodeError(f"truncated header at byte {offset}")
-                code = frame[offset]
-                size = PACKET_SIZES.get(code)
-                if size is None:
-                    raise DecodeError(f"unknown response code {code} at byte {offset}")
-                if end - offset < size:
-                    raise DecodeError(f"truncated code-{code} packet at byte {offset}")
+                code, size = _packet_at(frame, offset, end)
                 if code == 2 or code == 6:
-                    _, length, seg, sid, p, n = _TICKER.unpack_from(frame, offset)
+                    _, _, seg, sid, p, n = _TICKER.unpack_from(frame, offset)
                     k, u, s, _f = grids.get(seg << 32 | sid) or defaults.get(seg) or fallback
                     packet = _new(Ticker if code == 2 else PrevClose,
                                   (seg, sid, round(p * k) * u / s, n))  # fmt: skip
                 elif code == 4:
                     f = _QUOTE.unpack_from(frame, offset)
-                    length, seg, sid = f[1], f[2], f[3]
+                    seg, sid = f[2], f[3]
                     k, u, s, fs = grids.get(seg << 32 | sid) or defaults.get(seg) or fallback
                     packet = _new(Quote, (
                         seg, sid, round(f[4] * k) * u / s, f[5], f[6], round(f[7] * fs) / fs,
@@ -384,7 +398,7 @@ class Decoder:
                     ))  # fmt: skip
                 elif code == 8:
                     f = _FULL.unpack_from(frame, offset)
-                    length, seg, sid = f[1], f[2], f[3]
+                    seg, sid = f[2], f[3]
                     k, u, s, fs = grids.get(seg << 32 | sid) or defaults.get(seg) or fallback
                     depth = tuple([
                         _new(DepthLevel, (f[i], f[i + 1], f[i + 2], f[i + 3],
@@ -399,16 +413,11 @@ class Decoder:
                         round(f[17] * k) * u / s, depth,
                     ))  # fmt: skip
                 elif code == 5:
-                    _, length, seg, sid, oi = _OI.unpack_from(frame, offset)
-                    packet = _new(OpenInterest, (seg, sid, oi))
+                    packet = _new(OpenInterest, _OI.unpack_from(frame, offset)[2:])
                 elif code == 7:
-                    _, length, seg, sid = _HEADER.unpack_from(frame, offset)
-                    packet = _new(MarketStatus, (seg, sid))
+                    packet = _new(MarketStatus, _HEADER.unpack_from(frame, offset)[2:])
                 else:
-                    _, length, seg, sid, reason = _DISCONNECT.unpack_from(frame, offset)
-                    packet = _new(Disconnect, (seg, sid, reason))
-                if length != size:
-                    raise DecodeError(f"code {code} declares length {length}, expected {size}")
+                    packet = _new(Disconnect, _DISCONNECT.unpack_from(frame, offset)[2:])
                 packets.append(packet)
                 offset += size
         except (ValueError, OverflowError) as exc:  # round() of NaN or infinity
@@ -457,27 +466,13 @@ class LtpScanner:
         return self._scan(frame)
 
     def _scan(self, frame: bytes) -> Disconnect | None:
-        if not isinstance(frame, (bytes, bytearray, memoryview)):
-            raise DecodeError(f"expected a binary frame, got {type(frame).__name__}")
+        end = _frame_length(frame)
         frame = bytes(frame)
-        end = len(frame)
-        if end == 0:
-            raise DecodeError("empty frame")
         offset, disconnect = 0, None
         prices: list[tuple[bytes, bytes]] = []
         closes: list[tuple[bytes, float]] = []
         while offset < end:
-            if end - offset < 8:
-                raise DecodeError(f"truncated header at byte {offset}")
-            code = frame[offset]
-            size = PACKET_SIZES.get(code)
-            if size is None:
-                raise DecodeError(f"unknown response code {code} at byte {offset}")
-            if end - offset < size:
-                raise DecodeError(f"truncated code-{code} packet at byte {offset}")
-            length = _HEADER.unpack_from(frame, offset)[1]
-            if length != size:
-                raise DecodeError(f"code {code} declares length {length}, expected {size}")
+            code, size = _packet_at(frame, offset, end)
             if code in _PRICE_CODES or code == 6:
                 price = _LTP_HEAD.unpack_from(frame, offset)[4]
                 if price - price != 0.0:  # NaN or infinity
