@@ -23,9 +23,12 @@ logger = logging.getLogger(__name__)
 
 LTP_KEY_PREFIX = "ltp:"
 # Alongside the 30 s live price: the last known price and the previous close, kept for a
-# week so that pages can show them when the market is closed or the feed is down.
-LAST_KEY_PREFIX = "ltp_last:"
-PREV_CLOSE_KEY_PREFIX = "prev_close:"
+# week so that pages can show them when the market is closed or the feed is down. Redis
+# keeps each in one hash (field SEG:SID): one command per flush, not one per key.
+LAST_HASH = "ltp_last"
+PREV_CLOSE_HASH = "prev_close"
+LAST_KEY_PREFIX = LAST_HASH + ":"  # the embedded cache's keys
+PREV_CLOSE_KEY_PREFIX = PREV_CLOSE_HASH + ":"
 KEEP_SECONDS = 7 * 24 * 3600
 LIVE_UPDATES_CHANNEL = "live_ltp_updates"
 HEARTBEAT_KEY = "market_stream:heartbeat"
@@ -100,12 +103,14 @@ class RedisPriceStore(PriceStore):
         prev_closes: Mapping[str, float] | None = None,
     ) -> None:
         pipe = self.client.pipeline(transaction=False)
-        for key, price in prices.items():
-            text = format_price(price)
+        texts = {key: format_price(price) for key, price in prices.items()}
+        for key, text in texts.items():
             pipe.set(ltp_key(key), text, ex=ttl_seconds)  # SETEX: SET EX
-            pipe.set(LAST_KEY_PREFIX + key, text, ex=KEEP_SECONDS)
-        for key, price in (prev_closes or {}).items():
-            pipe.set(PREV_CLOSE_KEY_PREFIX + key, format_price(price), ex=KEEP_SECONDS)
+        for name, values in ((LAST_HASH, texts), (PREV_CLOSE_HASH, {
+                k: format_price(p) for k, p in (prev_closes or {}).items()})):  # fmt: skip
+            if values:
+                pipe.hset(name, mapping=values)
+                pipe.expire(name, KEEP_SECONDS)
         if prices:
             pipe.publish(LIVE_UPDATES_CHANNEL, message)
         pipe.execute()
@@ -120,12 +125,12 @@ class RedisPriceStore(PriceStore):
         keys = list(keys)
         if not keys:
             return Quotes({}, {}, {})
-        names = [p + k for p in (LTP_KEY_PREFIX, LAST_KEY_PREFIX, PREV_CLOSE_KEY_PREFIX)
-                 for k in keys]  # fmt: skip
-        values = self.client.mget(names)  # one round trip for all three
-        n = len(keys)
-        return Quotes(_floats(keys, values[:n]), _floats(keys, values[n : 2 * n]),
-                      _floats(keys, values[2 * n :]))  # fmt: skip
+        pipe = self.client.pipeline(transaction=False)  # one round trip for all three
+        pipe.mget([ltp_key(k) for k in keys])
+        pipe.hmget(LAST_HASH, keys)
+        pipe.hmget(PREV_CLOSE_HASH, keys)
+        live, last, prev = pipe.execute()
+        return Quotes(_floats(keys, live), _floats(keys, last), _floats(keys, prev))
 
     def heartbeat(self, *, now: datetime) -> None:
         self.client.set(HEARTBEAT_KEY, now.isoformat(), ex=HEARTBEAT_TTL_SECONDS)
