@@ -57,16 +57,6 @@ class RequestCode(IntEnum):
     UNSUBSCRIBE_FULL = 22
 
 
-class ResponseCode(IntEnum):
-    TICKER = 2
-    QUOTE = 4
-    OI = 5
-    PREV_CLOSE = 6
-    MARKET_STATUS = 7
-    FULL = 8
-    DISCONNECT = 50
-
-
 # Disconnect reason codes (annexure "Data API Error").
 DISCONNECT_REASONS: dict[int, str] = {
     800: "internal server error",
@@ -257,7 +247,6 @@ class Disconnect(NamedTuple):
 
 
 Packet = Ticker | PrevClose | Quote | OpenInterest | MarketStatus | Full | Disconnect
-PricePacket = Ticker | Quote | Full
 
 # Whole packets, header included; sizes are fixed per response code.
 _HEADER = struct.Struct("<BHBI")
@@ -360,9 +349,6 @@ class Decoder:
     def _entry(grid: TickGrid) -> tuple[float, int, int, float]:
         # (ticks per rupee, units, scale, fine scale): see _snap for how they are used.
         return (grid.scale / grid.units, grid.units, grid.scale, float(grid.scale))
-
-    def set_tick_size(self, key: InstrumentKey, tick_size: float) -> None:
-        self._grids[_grid_id(key.segment, key.security_id)] = self._entry(TickGrid.of(tick_size))
 
     def grid(self, segment: int, security_id: int) -> TickGrid:
         entry = self._grids.get(segment << 32 | security_id) or self._default.get(segment)

@@ -1,6 +1,4 @@
 """Instruments from DhanHQ's scrip master: what the feed can subscribe to."""
-from decimal import Decimal
-
 from django.db import models
 
 from prices.keys import SEGMENT_CODES, InstrumentKey
@@ -38,7 +36,3 @@ class Instrument(models.Model):
     @property
     def instrument_key(self) -> InstrumentKey:
         return InstrumentKey(SEGMENT_CODES[self.exchange_segment], self.security_id)
-
-    @property
-    def tick(self) -> Decimal:
-        return self.tick_size
