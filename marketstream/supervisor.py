@@ -33,6 +33,7 @@ from marketstream.feed import (
     FeedPolicy,
     run_feed,
 )
+from marketstream.logredact import redact
 from marketstream.models import Stream
 from marketstream.protocol import (
     MAX_INSTRUMENTS_PER_CONNECTION,
@@ -114,6 +115,11 @@ class _StreamLock:
         self._key_lock = self._slot_lock = None
 
 
+def _clean(error: str) -> str:
+    """What may be stored and shown (admin, status, health): never the token."""
+    return redact(error, secrets=(settings.DHANHQ_ACCESS_TOKEN,))[:2000]
+
+
 class FeedThread(threading.Thread):
     """Runs one stream's feed on its own asyncio loop. Always deregisters on exit."""
 
@@ -188,7 +194,7 @@ class FeedThread(threading.Thread):
                   "ticks_received": self.scanner.packets, "reconnects": self.reconnects,
                   "worker_pid": None}  # fmt: skip
         if error:
-            fields["last_error"] = error[:2000]
+            fields["last_error"] = _clean(error)
             if state == Stream.State.ERROR:
                 fields["desired_state"] = Stream.Desired.STOPPED
         try:
@@ -272,7 +278,7 @@ class _Events(FeedEvents):
         logger.warning("stream %s disconnected (%s); reconnecting in %.1f s",
                        self.t.key, error, delay_seconds)  # fmt: skip
         await self.t.db(self.t._update, state=Stream.State.RECONNECTING,
-                        last_error=str(error)[:2000])  # fmt: skip
+                        last_error=_clean(str(error)))  # fmt: skip
 
     def _flush(self, now: float) -> None:
         self._last_flush = now
