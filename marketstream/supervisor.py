@@ -299,7 +299,7 @@ class _Events(FeedEvents):
 
     def _heartbeat(self) -> None:
         fields: dict[str, object] = {"last_heartbeat": timezone.now(),
-                                     "ticks_received": self.t.sink.ticks_received}  # fmt: skip
+                                     "ticks_received": self.t.scanner.packets}  # fmt: skip
         if self._ticked_since_beat:
             fields["last_tick_at"] = fields["last_heartbeat"]
             self._ticked_since_beat = False

@@ -197,8 +197,9 @@ def price_store() -> PriceStore:
 class PriceSink:
     """The one choke point that writes prices: coalesce ticks, flush in one round trip.
 
-    `put` is called by the feed thread for every tick; `flush` writes the latest value of
-    every key that changed since the last flush and publishes them as one message.
+    The feed thread hands it the latest price per key (from its scanner) and flushes at
+    most every 50 ms; `flush` writes every key that changed since the last flush and
+    publishes them as one message.
     """
 
     def __init__(
@@ -214,21 +215,14 @@ class PriceSink:
         self._pending: dict[str, float] = {}
         self._prev_closes: dict[str, float] = {}
         self._lock = threading.Lock()
-        self.ticks_received = 0
-        self.flushes = 0
 
     def put(self, key: str, price: float) -> None:
         with self._lock:
             self._pending[key] = price
-            self.ticks_received += 1
 
     def put_many(self, prices: Iterable[tuple[str, float]]) -> None:
         with self._lock:
-            count = 0
-            for key, price in prices:
-                self._pending[key] = price
-                count += 1
-            self.ticks_received += count
+            self._pending.update(prices)
 
     def put_prev_closes(self, prices: Mapping[str, float]) -> None:
         with self._lock:
@@ -251,7 +245,6 @@ class PriceSink:
                 self._pending = {**pending, **self._pending}
                 self._prev_closes = {**closes, **self._prev_closes}
             raise
-        self.flushes += 1
         return len(pending)
 
     def heartbeat(self) -> None:
