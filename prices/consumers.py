@@ -1,24 +1,25 @@
 """`/ws/dashboard/`: live prices for the keys a client subscribed to.
 
-Joins `dashboard_updates` on connect; each window message becomes at most one
-`screener_ltp_update` with the client's keys that changed. Payloads are built once per
-window per distinct key set in this process (clients on the same page share them).
-Nothing is queued per client: a window's values replace the last ones.
+Joins `dashboard_updates` on connect, through this process's one group member
+(`prices.fanout`); each window message becomes at most one `screener_ltp_update` with the
+client's keys that changed. Payloads are built once per window per distinct key set in
+this process (clients on the same page share them). Nothing is queued per client: a
+window's values replace the last ones.
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
-import weakref
 
 import redis
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from prices.api import MAX_KEYS_PER_REQUEST, KeyListError, parse_key_list
-from prices.broadcast import GROUP, WINDOW_MESSAGE_TYPE, broadcaster
+from prices.broadcast import broadcaster
 from prices.cache import price_store
+from prices.fanout import fanout
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,7 @@ class _WindowCache:
         self._keep = keep
         self._windows: dict[int, tuple[dict[str, float], dict[frozenset, str | None]]] = {}
 
-    def payload(self, event: dict, keys: frozenset, *, exclude: frozenset = frozenset()
-                ) -> str | None:  # fmt: skip
+    def _window(self, event: dict) -> tuple[dict[str, float], dict[frozenset, str | None]]:
         seq = event["seq"]
         window = self._windows.get(seq)
         if window is None:
@@ -42,7 +42,14 @@ class _WindowCache:
             self._windows[seq] = window
             while len(self._windows) > self._keep:
                 del self._windows[min(self._windows)]
-        prices, payloads = window
+        return window
+
+    def prices(self, event: dict) -> dict[str, float]:
+        return self._window(event)[0]
+
+    def payload(self, event: dict, keys: frozenset, *, exclude: frozenset = frozenset()
+                ) -> str | None:  # fmt: skip
+        prices, payloads = self._window(event)
         if exclude:  # rare: a snapshot newer than this window; not shared
             return _render(event, prices, keys - exclude)
         if keys not in payloads:
@@ -62,12 +69,11 @@ def _render(event: dict, prices: dict[str, float], keys: frozenset) -> str | Non
 
 
 windows = _WindowCache()
-_consumers: weakref.WeakSet[DashboardConsumer] = weakref.WeakSet()
 
 
 def live_consumers() -> list[DashboardConsumer]:
     """This process's connected dashboard consumers (for the subscriptions endpoint)."""
-    return list(_consumers)
+    return fanout.consumers()
 
 
 async def read_snapshot(keys: list[str]) -> dict[str, float]:
@@ -81,17 +87,26 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.status: str | None = None
         self.snapshot_time = 0.0
         self.snapshot_keys: frozenset[str] = frozenset()
+        # Windows that arrive while a snapshot is read: merged (latest per key), sent after it.
+        self.snapshotting = False
+        self.held: dict[str, float] = {}
+        self.held_event: dict | None = None
         # Join first, snapshot on subscribe second: nothing falls between.
-        await self.channel_layer.group_add(GROUP, self.channel_name)
+        await self.join_group()
         await self.accept()
-        _consumers.add(self)
         broadcaster.ensure_running()
         status = broadcaster.status or await broadcaster.refresh_status()
         await self._send_status(status)
 
     async def disconnect(self, code: int) -> None:
-        _consumers.discard(self)
-        await self.channel_layer.group_discard(GROUP, self.channel_name)
+        await self.leave_group()
+
+    async def join_group(self) -> None:
+        """Join `dashboard_updates` through this process's one member (prices.fanout)."""
+        await fanout.join(self)
+
+    async def leave_group(self) -> None:
+        fanout.leave(self)
 
     # --- client -> server -----------------------------------------------------------
 
@@ -138,23 +153,23 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.keys = wanted
         await self._send({"type": "ack", "action": action, "count": len(self.keys)})
         self.snapshot_time, self.snapshot_keys = time.time(), frozenset(keys)
+        # Windows run on the fan-out task, not this one: hold them until the snapshot is
+        # out, or an older snapshot could land after a newer update.
+        self.snapshotting = True
         try:
-            prices = await read_snapshot(keys)
+            prices = await self.read_snapshot(keys)
         except redis.RedisError:
             prices = {}
             logger.warning("snapshot unavailable: price cache unreachable")
+        finally:
+            self.snapshotting = False
         await self._send({"type": "snapshot", "prices": prices})
+        await self._send_held()
 
-    # --- group -> client ------------------------------------------------------------
+    async def read_snapshot(self, keys: list[str]) -> dict[str, float]:
+        return await read_snapshot(keys)
 
-    async def dispatch(self, message: dict) -> None:
-        # Channels closes stale DB connections before every handler: a hop to the sync
-        # thread per message per client, most of the fan-out's cost. Windows touch no
-        # database, so they skip it; everything else goes the usual way.
-        if message["type"] == WINDOW_MESSAGE_TYPE:
-            await self.ltp_window(message)
-        else:
-            await super().dispatch(message)
+    # --- group -> client (called by prices.fanout) ------------------------------------
 
     async def ltp_window(self, event: dict) -> None:
         if event["seq"] <= self.last_seq:  # a window seen already (leader handover)
@@ -165,9 +180,21 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if not self.keys:
             return
         exclude = self.snapshot_keys if event["ts"] < self.snapshot_time else frozenset()
+        if self.snapshotting:
+            keys = self.keys - exclude
+            self.held.update((k, v) for k, v in windows.prices(event).items() if k in keys)
+            self.held_event = event
+            return
         payload = windows.payload(event, self.keys, exclude=exclude)
         if payload is not None:
             await self.send(text_data=payload)
+
+    async def _send_held(self) -> None:
+        held, event, self.held, self.held_event = self.held, self.held_event, {}, None
+        if held and event is not None:
+            payload = _render(event, held, self.keys)
+            if payload is not None:
+                await self.send(text_data=payload)
 
     async def _send_status(self, status: str) -> None:
         self.status = status

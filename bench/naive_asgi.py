@@ -1,0 +1,29 @@
+"""The naive fan-out, for `bench_broadcast` only: the same consumer, but each one its own
+member of `dashboard_updates` (Channels' usual pattern), so every window goes through a
+queue, a task and the full `dispatch` per client."""
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketstream.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - after Django setup
+from django.urls import path  # noqa: E402
+
+from prices.broadcast import GROUP  # noqa: E402
+from prices.consumers import DashboardConsumer  # noqa: E402
+
+
+class MemberPerConsumer(DashboardConsumer):
+    async def join_group(self) -> None:
+        await self.channel_layer.group_add(GROUP, self.channel_name)
+
+    async def leave_group(self) -> None:
+        await self.channel_layer.group_discard(GROUP, self.channel_name)
+
+
+application = ProtocolTypeRouter({
+    "http": django_asgi_app,
+    "websocket": URLRouter([path("ws/dashboard/", MemberPerConsumer.as_asgi())]),
+})

@@ -1,0 +1,124 @@
+"""This web process's one member of `dashboard_updates`: it receives each group message
+once and hands it to every `/ws/dashboard/` consumer of the process in one pass.
+
+Why not one group member per consumer, as Channels does by default: every window would
+then cost a queue put, a task wake-up and an `asyncio.wait` per client, and all of them
+run before the first frame is written (1,000 clients: about 60 ms before anyone gets a
+byte). One member per process costs one receive per window; consumers join and leave
+this process's set instead (`join` returns once the process is in the group, so "join
+first, snapshot second" holds). Consumers call `fanout.join`/`fanout.leave`.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from typing import TYPE_CHECKING
+
+import redis
+from channels.layers import get_channel_layer
+
+from prices.broadcast import GROUP, WINDOW_MESSAGE_TYPE
+
+if TYPE_CHECKING:
+    from prices.consumers import DashboardConsumer
+
+logger = logging.getLogger(__name__)
+
+# Yield to the event loop after this many clients, so the frames of the first ones are
+# written while the rest are built rather than all at the end.
+CLIENTS_PER_SLICE = 50
+# Group memberships expire on some layers (in-memory and the core Redis layer: a day);
+# renewing is idempotent and keeps a long-running process in the group.
+GROUP_RENEW_SECONDS = 600.0
+RETRY_DELAY_SECONDS = 1.0
+
+
+class LocalFanout:
+    """Owner of the receiving task; `stop()` ends it and leaves the group."""
+
+    def __init__(self) -> None:
+        self._consumers: weakref.WeakSet[DashboardConsumer] = weakref.WeakSet()
+        self._task: asyncio.Task | None = None
+        self._channel: str | None = None
+        self._joined: asyncio.Event | None = None
+        self.messages_received = 0
+
+    def consumers(self) -> list[DashboardConsumer]:
+        return list(self._consumers)
+
+    async def join(self, consumer: DashboardConsumer) -> None:
+        """Add a consumer; returns once this process receives the group's messages."""
+        self._consumers.add(consumer)
+        self._ensure_running()
+        await self._joined.wait()
+
+    def leave(self, consumer: DashboardConsumer) -> None:
+        self._consumers.discard(consumer)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def _ensure_running(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._joined = asyncio.Event()
+            self._task = loop.create_task(self._run(self._joined), name="dashboard-fanout")
+
+    async def _run(self, joined: asyncio.Event) -> None:
+        layer = get_channel_layer()
+        if self._channel is not None:  # a previous event loop's member (tests): leave first
+            with contextlib.suppress(Exception):
+                await layer.group_discard(GROUP, self._channel)
+        channel = self._channel = await layer.new_channel("dashboard-fanout.")
+        await layer.group_add(GROUP, channel)
+        joined.set()
+        try:
+            # Never time out a receive: the pub/sub layer drops a channel whose receive
+            # is cancelled, and what arrived meanwhile with it.
+            await asyncio.gather(self._receive(layer, channel), self._renew(layer, channel))
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(layer.group_discard(GROUP, channel))
+
+    async def _receive(self, layer, channel: str) -> None:
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except (OSError, redis.RedisError) as exc:
+                logger.warning("fan-out lost the channel layer (%s); retrying", exc)
+                await asyncio.sleep(RETRY_DELAY_SECONDS)
+                continue
+            self.messages_received += 1
+            await self.deliver(message)
+
+    async def _renew(self, layer, channel: str) -> None:
+        while True:
+            await asyncio.sleep(GROUP_RENEW_SECONDS)
+            try:
+                await layer.group_add(GROUP, channel)
+            except (OSError, redis.RedisError) as exc:
+                logger.warning("fan-out could not renew its group membership (%s)", exc)
+
+    async def deliver(self, message: dict) -> None:
+        """Hand one group message to every consumer of this process. One failing client
+        is logged and skipped; it never stops the others."""
+        window = message.get("type") == WINDOW_MESSAGE_TYPE
+        for count, consumer in enumerate(list(self._consumers), 1):
+            try:
+                if window:
+                    await consumer.ltp_window(message)
+                else:
+                    await consumer.dispatch(message)
+            except Exception:
+                logger.exception("dashboard consumer failed on a %s message",
+                                 message.get("type"))  # fmt: skip
+            if count % CLIENTS_PER_SLICE == 0:
+                await asyncio.sleep(0)
+
+
+fanout = LocalFanout()
