@@ -23,7 +23,7 @@ from django.conf import settings
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
-from prices.cache import LIVE_UPDATES_CHANNEL, LocalPriceStore, price_store
+from prices.cache import LAST_HASH, LIVE_UPDATES_CHANNEL, LocalPriceStore, price_store
 from prices.health import market_health
 
 logger = logging.getLogger(__name__)
@@ -77,11 +77,17 @@ class Broadcaster:
     def merge(self, message: str | bytes) -> None:
         """One `live_ltp_updates` message: remember the latest price of each key."""
         try:
-            batch = json.loads(message)
-            prices = batch["prices"]
-            self._pending.update((str(k), float(v)) for k, v in prices.items())
+            self.merge_prices(json.loads(message)["prices"])
         except (ValueError, TypeError, KeyError, AttributeError):
             logger.warning("ignored a malformed %s message", LIVE_UPDATES_CHANNEL)
+
+    def merge_prices(self, prices: dict) -> None:
+        for key, value in prices.items():
+            try:
+                self._pending[key.decode() if isinstance(key, bytes) else str(key)] = \
+                    float(value)
+            except (ValueError, TypeError, UnicodeDecodeError):
+                logger.warning("ignored a malformed price for %r", key)
 
     async def _run_local(self) -> None:
         store = price_store()
@@ -118,6 +124,12 @@ class Broadcaster:
     async def _lead(self, client: aioredis.Redis, lead: Lock) -> None:
         pubsub = client.pubsub()
         await pubsub.subscribe(LIVE_UPDATES_CHANNEL)
+        # Nobody sent windows while no process led: the first window carries every
+        # last-known price. Read after subscribing and merged before the messages that
+        # arrived meanwhile, which are as new or newer (the sink writes the hash first).
+        self._last_sent = {}
+        self._pending = {}
+        self.merge_prices(await client.hgetall(LAST_HASH))
 
         async def read() -> None:
             async for message in pubsub.listen():
