@@ -13,7 +13,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
+import sys
 import time
+import uuid
 
 import redis
 import redis.asyncio as aioredis
@@ -30,8 +34,12 @@ logger = logging.getLogger(__name__)
 
 GROUP = "dashboard_updates"
 WINDOW_MESSAGE_TYPE = "ltp.window"  # handled by DashboardConsumer.ltp_window
-LEADER_KEY = "market_stream:broadcaster"
-LEADER_TTL_SECONDS = 5
+LEADER_KEY = "market_stream:broadcaster"  # holds "host:pid:token" of the leading process
+# A dead leader's lock lapses after this (or three windows, if longer); the leader renews
+# it every window, and a standby tries every STANDBY_RETRY_SECONDS. A clean shutdown
+# releases it at once.
+LEADER_TTL_MIN_SECONDS = 3.0
+STANDBY_RETRY_SECONDS = 0.5
 STATUS_REFRESH_SECONDS = 5.0
 
 
@@ -46,6 +54,7 @@ class Broadcaster:
         self.status: str | None = None
         self._status_at = 0.0
         self.windows_sent = 0
+        self._hooked = False
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -54,6 +63,21 @@ class Broadcaster:
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self._task = loop.create_task(self._run(), name="ltp-broadcast")
+            self._stop_with_server()
+
+    def _stop_with_server(self) -> None:
+        """Under daphne (Twisted's asyncio reactor), stop before the server shuts down, as
+        daphne does with its applications: the lead is released and another process takes
+        over at once, not after the lock's TTL."""
+        reactor = sys.modules.get("twisted.internet.reactor")
+        if self._hooked or reactor is None or not getattr(reactor, "running", False):
+            return
+        from twisted.internet import defer
+
+        reactor.addSystemEventTrigger(
+            "before", "shutdown", lambda: defer.Deferred.fromFuture(
+                asyncio.ensure_future(self.stop())))  # fmt: skip
+        self._hooked = True
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -107,17 +131,19 @@ class Broadcaster:
 
     async def _run_redis(self) -> None:
         client = aioredis.Redis.from_url(settings.REDIS_URL)
-        lead = client.lock(LEADER_KEY, timeout=LEADER_TTL_SECONDS)
+        ttl = max(LEADER_TTL_MIN_SECONDS, 3 * self.interval_seconds())
+        lead = client.lock(LEADER_KEY, timeout=ttl)
         try:
             while True:  # standby until this process leads; a dead leader's lock expires
-                if await lead.acquire(blocking=False):
+                token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+                if await lead.acquire(blocking=False, token=token):
                     logger.info("this process now broadcasts to %s", GROUP)
                     try:
                         await self._lead(client, lead)
                     finally:
                         with contextlib.suppress(LockError, redis.RedisError):
                             await lead.release()
-                await asyncio.sleep(1)
+                await asyncio.sleep(STANDBY_RETRY_SECONDS)
         finally:
             await client.aclose()
 

@@ -1,17 +1,21 @@
 """End to end with real processes: redis-server, a Celery worker, the DhanHQ simulator and
-TWO daphne processes; WebSocket clients on both see exactly their keys, once per window."""
+two (then four) daphne processes; WebSocket clients on all of them see exactly their keys,
+once per window, also when the broadcasting process dies."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sys
 import time
 import urllib.request
 
 import pytest
+import redis
 import websockets
 
 from marketstream.simulator import DhanSimulator, SimulatorConfig
+from prices.broadcast import LEADER_KEY, LEADER_TTL_MIN_SECONDS
 from tests.conftest import ManagedProcess, free_port, manage, manage_env, wait_for_port
 
 SWING = ["RELIANCE", "TCS", "HDFCBANK", "INFY", "ITC", "SBIN"]
@@ -30,6 +34,7 @@ class Client:
         self.last: dict[str, float] = {}
 
     async def run(self, stop: asyncio.Event, subscribed: asyncio.Event) -> None:
+        """Until `stop`, or until the server goes away."""
         async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws/dashboard/") as ws:
             await ws.send(json.dumps({"action": "subscribe", "keys": sorted(self.keys)}))
             while not stop.is_set():
@@ -38,6 +43,8 @@ class Client:
                         message = json.loads(await ws.recv())
                 except TimeoutError:
                     continue
+                except websockets.ConnectionClosed:
+                    return
                 self.messages.append(message)
                 if message["type"] == "snapshot":
                     subscribed.set()
@@ -49,41 +56,83 @@ class Client:
 
 
 @pytest.fixture
-def stack(tmp_path, redis_url, processes):
+def make_stack(tmp_path, redis_url, processes):
+    """`make_stack(web_count)`: the whole deployment, with `web_count` daphne processes."""
     sim = DhanSimulator(SimulatorConfig(port=free_port(), rest_port=0, ticks_per_second=8,
                                         seed=4)).start()  # fmt: skip
-    env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'fanout.sqlite3'}", REDIS_URL=redis_url,
-        DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim.port}", DHANHQ_CLIENT_ID="1000000001",
-        DHANHQ_ACCESS_TOKEN="demo-token", DEV_MODE="true", LTP_BROADCAST_INTERVAL_MS="250",
-    )
-    for command in ("migrate", "load_instruments", "load_screeners"):
-        manage(command, env=env)
-    processes.append(ManagedProcess(
-        [sys.executable, "-m", "celery", "-A", "marketstream", "worker", "-Q", "streams,celery",
-         "-P", "threads", "-c", "4", "--without-mingle", "--without-gossip"],
-        env=env, log=tmp_path / "worker.log"))  # fmt: skip
-    ports = [free_port(), free_port()]
-    for i, port in enumerate(ports):
+
+    def make(web_count: int) -> tuple[dict[str, str], list[int], DhanSimulator,
+                                      list[ManagedProcess]]:  # fmt: skip
+        env = manage_env(
+            DATABASE_URL=f"sqlite:///{tmp_path / 'fanout.sqlite3'}", REDIS_URL=redis_url,
+            DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim.port}", DHANHQ_CLIENT_ID="1000000001",
+            DHANHQ_ACCESS_TOKEN="demo-token", DEV_MODE="true",
+            LTP_BROADCAST_INTERVAL_MS=str(WINDOW_MS),
+        )  # fmt: skip
+        for command in ("migrate", "load_instruments", "load_screeners"):
+            manage(command, env=env)
         processes.append(ManagedProcess(
+            [sys.executable, "-m", "celery", "-A", "marketstream", "worker", "-Q",
+             "streams,celery", "-P", "threads", "-c", "6", "--without-mingle",
+             "--without-gossip"], env=env, log=tmp_path / "worker.log"))  # fmt: skip
+        ports = [free_port() for _ in range(web_count)]
+        webs = [ManagedProcess(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "marketstream.asgi:application"], env=env, log=tmp_path / f"web{i}.log"))
-    for port in ports:
-        wait_for_port(port)
-    yield env, ports, sim
+             "marketstream.asgi:application"], env=env, log=tmp_path / f"web{i}.log")
+            for i, port in enumerate(ports)]  # fmt: skip
+        processes.extend(webs)
+        for port in ports:
+            wait_for_port(port)
+        return env, ports, sim, webs
+
+    yield make
     sim.stop()
 
 
-async def test_clients_on_two_daphne_processes_get_their_keys_once_per_window(stack):
-    env, (web1, web2), sim = stack
+WINDOW_MS = 250
+
+
+def current_prices(port: int, keys: list[str]) -> dict[str, float]:
+    url = f"http://127.0.0.1:{port}/api/v1/current_prices?keys=" + ",".join(keys)
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())["prices"]
+
+
+async def subscribed_keys(sim: DhanSimulator, count: int) -> list[str]:
+    async with asyncio.timeout(30):
+        while len(sim.subscribed_keys()) < count:
+            await asyncio.sleep(0.1)
+    return sorted(str(k) for k in sim.subscribed_keys())
+
+
+async def stop_streams_and_clients(env, sim, stop: asyncio.Event, tasks) -> None:
+    await asyncio.to_thread(manage, "stop_stream", "--all", env=env)
+    async with asyncio.timeout(30):
+        while sim.connection_count:
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(1.5)  # the last flush's window goes out
+    stop.set()
+    await asyncio.gather(*tasks)
+
+
+def assert_only_its_keys_once_per_window(client: Client) -> None:
+    for message in client.messages:
+        if message["type"] in ("snapshot", "screener_ltp_update"):
+            assert set(message["prices"]) <= client.keys, client.name  # only its keys
+    seqs = [u["seq"] for u in client.updates()]
+    assert seqs == sorted(set(seqs)), client.name  # each window once, in order
+    # Windows fall on multiples of the interval: two senders would show as two updates
+    # within a few ms of each other.
+    assert all(b - a >= WINDOW_MS // 2 for a, b in itertools.pairwise(seqs)), client.name
+
+
+async def test_clients_on_two_daphne_processes_get_their_keys_once_per_window(make_stack):
+    env, (web1, web2), sim, _ = make_stack(2)
     swing = manage("start_stream", "--type", "swing", "--symbols", ",".join(SWING),
                    env=env).strip()  # fmt: skip
     longterm = manage("start_stream", "--type", "longterm", "--symbols", ",".join(LONGTERM),
                       env=env).strip()  # fmt: skip
-    deadline = time.monotonic() + 20
-    while len(sim.subscribed_keys()) < 12 and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    all_keys = sorted(str(k) for k in sim.subscribed_keys())
+    all_keys = await subscribed_keys(sim, 12)
     assert len(all_keys) == 12
     set1, set2 = all_keys[:7], all_keys[5:]  # overlapping on purpose
     clients = [Client("a", web1, set1), Client("b", web2, set2), Client("c", web1, set2),
@@ -93,30 +142,82 @@ async def test_clients_on_two_daphne_processes_get_their_keys_once_per_window(st
     tasks = [asyncio.create_task(c.run(stop, r)) for c, r in zip(clients, ready, strict=True)]
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 10)
     await asyncio.sleep(6)
-    await asyncio.to_thread(manage, "stop_stream", "--all", env=env)
-    while sim.connection_count and time.monotonic() < deadline + 30:
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(1.5)  # the last flush's window goes out
-    stop.set()
-    await asyncio.gather(*tasks)
+    await stop_streams_and_clients(env, sim, stop, tasks)
 
     for client in clients:
-        updates = client.updates()
-        assert len(updates) >= 10, (client.name, len(updates))
-        for message in client.messages:
-            if message["type"] in ("snapshot", "screener_ltp_update"):
-                assert set(message["prices"]) <= client.keys, client.name  # only its keys
-        seqs = [u["seq"] for u in updates]
-        assert seqs == sorted(set(seqs)), client.name  # each window once, in order
+        assert len(client.updates()) >= 10, (client.name, len(client.updates()))
+        assert_only_its_keys_once_per_window(client)
     # Clients with the same keys on different processes saw the same windows.
     for x, y in ((clients[0], clients[3]), (clients[1], clients[2])):
         assert {u["seq"]: u["prices"] for u in x.updates()[2:-2]}.items() <= \
             {u["seq"]: u["prices"] for u in y.updates()}.items()
     # The last price of the burst arrived: what clients last saw is what the cache says.
-    url = f"http://127.0.0.1:{web1}/api/v1/current_prices?keys=" + ",".join(all_keys)
-    with urllib.request.urlopen(url, timeout=5) as response:
-        cached = json.loads(response.read())["prices"]
+    cached = current_prices(web1, all_keys)
     assert set(cached) == set(all_keys)
     for client in clients:
         assert client.last == {k: cached[k] for k in client.keys}, client.name
     assert {swing, longterm} == set(key_map(env))
+
+
+FIVE_STREAMS = [
+    ("swing", "RELIANCE,TCS,HDFCBANK"), ("swing", "INFY,ITC,SBIN"),
+    ("longterm", "LT,TITAN,MARUTI"), ("longterm", "WIPRO,ONGC,NTPC"),
+    ("swing", "BHARTIARTL,ICICIBANK,AXISBANK"),
+]
+
+
+def leader_pid(redis_url: str) -> int:
+    token = redis.Redis.from_url(redis_url).get(LEADER_KEY)  # "host:pid:token"
+    return int(token.decode().split(":")[1])
+
+
+def gap_around(times: list[float], moment: float) -> float:
+    """The time between the last update before `moment` and the first one after it."""
+    return min(b for b in times if b > moment) - max(a for a in times if a <= moment)
+
+
+async def test_four_processes_five_streams_and_the_broadcasting_process_going_away(
+        make_stack, redis_url):  # fmt: skip
+    env, ports, sim, webs = make_stack(4)
+    await asyncio.gather(*(asyncio.to_thread(manage, "start_stream", "--type", kind,
+                                             "--symbols", symbols, env=env)
+                           for kind, symbols in FIVE_STREAMS))  # fmt: skip
+    all_keys = await subscribed_keys(sim, 15)
+    assert sim.connection_count == 5  # one feed per stream, the client id's five slots
+    stop = asyncio.Event()
+    # The first client's process is the only one broadcasting when it connects: it leads.
+    first = Client("first", ports[0], all_keys)
+    ready = [asyncio.Event()]
+    tasks = [asyncio.create_task(first.run(stop, ready[0]))]
+    async with asyncio.timeout(10):
+        while not first.updates():
+            await asyncio.sleep(0.05)
+    assert leader_pid(redis_url) == webs[0].proc.pid
+    clients = [Client(f"{port}-{half}", port, keys) for port in ports[1:]
+               for half, keys in (("a", all_keys[:9]), ("b", all_keys[6:]))]  # fmt: skip
+    ready += [asyncio.Event() for _ in clients]
+    tasks += [asyncio.create_task(c.run(stop, r)) for c, r in zip(clients, ready[1:],
+                                                                 strict=True)]  # fmt: skip
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 10)
+    await asyncio.sleep(3)
+    stopped_at = time.time()
+    webs[0].proc.terminate()  # a clean stop (a deploy): it hands the lead over at once
+    await asyncio.sleep(4)
+    successor = next(w for w in webs if w.proc.pid == leader_pid(redis_url))
+    killed_at = time.time()
+    successor.proc.kill()  # a crash: no clean-up, its lock must lapse
+    await asyncio.sleep(LEADER_TTL_MIN_SECONDS + 4)
+    await stop_streams_and_clients(env, sim, stop, tasks)
+
+    survivors = [c for c in clients if c.port != ports[webs.index(successor)]]
+    assert len(survivors) == 4
+    for client in survivors:
+        assert_only_its_keys_once_per_window(client)
+        times = [u["ts"] for u in client.updates()]
+        assert gap_around(times, stopped_at) < 2.0, client.name
+        # The lock's TTL, a standby's retry, a window.
+        assert gap_around(times, killed_at) < LEADER_TTL_MIN_SECONDS + 1.5, client.name
+    cached = current_prices(ports[-1] if successor is not webs[-1] else ports[1], all_keys)
+    assert set(cached) == set(all_keys)
+    for client in survivors:  # the last price of every key arrived, leader or not
+        assert client.last == {k: cached[k] for k in client.keys}, client.name
