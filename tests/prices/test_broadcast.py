@@ -44,11 +44,14 @@ async def drain(channel: str) -> None:
             return
 
 
-async def member() -> str:
+@pytest.fixture
+async def member():
+    """A channel in `dashboard_updates`, standing for a web process; it leaves at the end."""
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(GROUP, channel)
-    return channel
+    yield channel
+    await layer.group_discard(GROUP, channel)
 
 
 async def flush(sink: PriceSink, prices: dict[str, float]) -> None:
@@ -56,9 +59,10 @@ async def flush(sink: PriceSink, prices: dict[str, float]) -> None:
     await sync_to_async(sink.flush)()
 
 
-async def test_a_new_leader_first_sends_every_last_known_price_then_only_changes(full_stack):
+async def test_a_new_leader_first_sends_every_last_known_price_then_only_changes(
+        full_stack, member):  # fmt: skip
+    channel = member
     await flush(full_stack, {"NSE_EQ:2885": 1519.9, "IDX_I:13": 26150.05})  # nobody leads
-    channel = await member()
     broadcaster = Broadcaster()
     broadcaster.ensure_running()
     try:
@@ -73,8 +77,8 @@ async def test_a_new_leader_first_sends_every_last_known_price_then_only_changes
 
 
 async def test_one_leader_at_a_time_and_the_standby_takes_over_without_losing_a_price(
-        full_stack):  # fmt: skip
-    channel = await member()
+        full_stack, member):  # fmt: skip
+    channel = member
     first, second = Broadcaster(), Broadcaster()
     first.ensure_running()
     await flush(full_stack, {"NSE_EQ:2885": 1519.0})
