@@ -49,10 +49,15 @@ class LocalFanout:
         return list(self._consumers)
 
     async def join(self, consumer: DashboardConsumer) -> None:
-        """Add a consumer; returns once this process receives the group's messages."""
+        """Add a consumer once this process receives the group's messages. Raises what
+        kept the process from joining (the layer's Redis down, say) instead of waiting."""
+        task = self._ensure_running()
+        joined = asyncio.ensure_future(self._joined.wait())
+        await asyncio.wait({joined, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not joined.done():
+            joined.cancel()
+            task.result()  # raises why the fan-out ended before it joined
         self._consumers.add(consumer)
-        self._ensure_running()
-        await self._joined.wait()
 
     def leave(self, consumer: DashboardConsumer) -> None:
         self._consumers.discard(consumer)
@@ -63,11 +68,12 @@ class LocalFanout:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    def _ensure_running(self) -> None:
+    def _ensure_running(self) -> asyncio.Task:
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self._joined = asyncio.Event()
             self._task = loop.create_task(self._run(self._joined), name="dashboard-fanout")
+        return self._task
 
     async def _run(self, joined: asyncio.Event) -> None:
         layer = get_channel_layer()

@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 
 from prices.broadcast import GROUP
 from prices.consumers import DashboardConsumer
-from prices.fanout import fanout
+from prices.fanout import LocalFanout, fanout
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -145,3 +145,17 @@ async def test_other_group_messages_reach_each_consumer_handler():
     assert received == [{"type": "market.note", "text": "halt"}] * 3
     for ws in clients:
         await ws.disconnect()
+
+
+async def test_a_process_that_cannot_join_the_group_fails_the_connect_instead_of_hanging():
+    class LayerDown(LocalFanout):
+        async def _run(self, joined: asyncio.Event) -> None:
+            raise OSError("channel layer unreachable")
+
+    class Client:
+        pass
+
+    down = LayerDown()
+    with pytest.raises(OSError, match="unreachable"):
+        await asyncio.wait_for(down.join(Client()), 5)
+    assert down.consumers() == []
