@@ -48,6 +48,7 @@ from prices.cache import PriceSink, redis_client
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_SECONDS = 0.05
+FLUSH_RETRY_MAX_SECONDS = 2.0  # the longest a flush waits to retry while Redis is away
 HEARTBEAT_INTERVAL_SECONDS = 5.0
 CONTROL_CHECK_INTERVAL_SECONDS = 2.0  # stop requests and market close noticed within this
 LOCK_TTL_SECONDS = 30  # renewed every CONTROL_CHECK_INTERVAL_SECONDS by the thread
@@ -100,18 +101,40 @@ class _StreamLock:
                 "and all are in use: stop a stream first")  # fmt: skip
 
     def renew(self) -> bool:
+        """False only when another feed holds this key (or every connection slot) now.
+
+        Redis unreachable: keep going; nobody can take the locks while it is down, and the
+        stream's heartbeat (in the database) keeps the supervisor from starting another.
+        Locks gone when it is back (a restart, or down longer than their TTL): take them
+        again if they are free."""
+        if self._client is None:
+            return True
         try:
-            return all(lock.reacquire() for lock in (self._key_lock, self._slot_lock) if lock)
+            if all(lock.reacquire() for lock in (self._key_lock, self._slot_lock) if lock):
+                return True
         except redis.exceptions.LockError:
-            return False
+            pass
+        except redis.RedisError as exc:
+            logger.warning("stream %s: cannot renew its lock, Redis unreachable (%s); "
+                           "the feed goes on", self._key, exc)  # fmt: skip
+            return True
+        logger.warning("stream %s: its lock lapsed; taking it again", self._key)
+        self.release()
+        try:
+            return self.acquire() is None
+        except redis.RedisError:
+            return True  # unreachable again: the next round tries
 
     def release(self) -> None:
+        """Never raises: a lock that cannot be released (Redis down) lapses by its TTL."""
         for lock in (self._slot_lock, self._key_lock):
             if lock is not None:
                 try:
                     lock.release()
                 except redis.exceptions.LockError:
                     pass  # expired already; the token check never frees another's lock
+                except redis.RedisError as exc:
+                    logger.warning("stream %s: lock left to expire (%s)", self._key, exc)
         self._key_lock = self._slot_lock = None
 
 
@@ -202,13 +225,15 @@ class FeedThread(threading.Thread):
         except DatabaseError:
             logger.exception("stream %s: could not record its end", self.key)
         finally:
-            self._db_executor.submit(connections.close_all).result(30)
-            self._db_executor.shutdown()
-            self._lock.release()
-            self._supervisor._deregister(self)
-            if self._loop is not None:
-                self._loop.close()
-            logger.info("stream %s ended (%s)", self.key, self._stop_reason or state)
+            try:
+                self._db_executor.submit(connections.close_all).result(30)
+                self._db_executor.shutdown()
+                self._lock.release()
+            finally:  # whatever failed above, the registry must not keep a dead thread
+                self._supervisor._deregister(self)
+                if self._loop is not None:
+                    self._loop.close()
+                logger.info("stream %s ended (%s)", self.key, self._stop_reason or state)
 
     async def _main(self) -> None:
         self._stop_event = asyncio.Event()
@@ -261,6 +286,8 @@ class _Events(FeedEvents):
         now = time.monotonic()
         self._last_flush = self._last_beat = self._last_control = now
         self._ticked_since_beat = False
+        self._flush_failures = 0
+        self._flush_retry_at = self._flush_failing_since = 0.0
 
     async def connected(self, *, reconnects: int) -> None:
         self.t.reconnects = reconnects
@@ -281,11 +308,26 @@ class _Events(FeedEvents):
                         last_error=_clean(str(error)))  # fmt: skip
 
     def _flush(self, now: float) -> None:
+        """Failures keep the prices (latest per key) and back off, up to
+        FLUSH_RETRY_MAX_SECONDS: a Redis that times out blocks this loop per attempt."""
+        if now < self._flush_retry_at:
+            return
         self._last_flush = now
         try:
             self.t._flush()
         except redis.RedisError as exc:
-            logger.warning("stream %s: price flush failed, will retry: %s", self.t.key, exc)
+            if not self._flush_failures:
+                logger.warning("stream %s: price cache unreachable, prices held until it is "
+                               "back: %s", self.t.key, exc)  # fmt: skip
+                self._flush_failing_since = now
+            self._flush_failures += 1
+            self._flush_retry_at = now + min(FLUSH_INTERVAL_SECONDS * 2 ** self._flush_failures,
+                                             FLUSH_RETRY_MAX_SECONDS)  # fmt: skip
+            return
+        if self._flush_failures:
+            logger.info("stream %s: price cache reachable again after %.1f s",
+                           self.t.key, now - self._flush_failing_since)  # fmt: skip
+            self._flush_failures = 0
 
     async def idle(self) -> None:
         now = time.monotonic()

@@ -111,9 +111,13 @@ class RedisServer:
     def __init__(self, tmp: Path) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._tmp = tmp
+        self.start()
+
+    def start(self) -> None:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(tmp)],
+             "--appendonly", "no", "--dir", str(self._tmp)],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
         wait_for_port(self.port)
 

@@ -221,3 +221,30 @@ def test_more_than_5000_instruments_on_one_stream_is_refused_clearly(env):
     with pytest.raises(CommandError, match="5001 instruments exceed DhanHQ's 5000 per conn"):
         call_command("start_stream", "--type", "swing", "--keys", ",".join(keys))
     assert not Stream.objects.exists()
+
+
+def test_a_stream_lock_survives_redis_going_away_and_yields_to_a_new_holder(settings,
+                                                                           redis_server):
+    from marketstream.supervisor import _StreamLock
+
+    settings.REDIS_URL = redis_server.url
+    settings.DHANHQ_CLIENT_ID = "1000000001"
+    redis_server.client().flushall()
+    lock = _StreamLock("type:swing")
+    assert lock.acquire() is None
+    redis_server.stop()
+    try:
+        assert lock.renew()  # unreachable: the feed goes on
+        lock.release()  # and this does not raise: the lock lapses by its TTL
+    finally:
+        redis_server.start()
+    lock = _StreamLock("type:swing")
+    assert lock.acquire() is None
+    redis_server.client().flushall()  # a restart without persistence: the locks are gone
+    assert lock.renew()  # taken again
+    assert _StreamLock("type:swing").acquire() == "already running in another worker"
+    redis_server.client().flushall()
+    rival = _StreamLock("type:swing")
+    assert rival.acquire() is None  # another worker took the key while ours had lapsed
+    assert not lock.renew()
+    rival.release()

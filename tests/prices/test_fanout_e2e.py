@@ -16,7 +16,14 @@ import websockets
 
 from marketstream.simulator import DhanSimulator, SimulatorConfig
 from prices.broadcast import LEADER_KEY, LEADER_TTL_MIN_SECONDS
-from tests.conftest import ManagedProcess, free_port, manage, manage_env, wait_for_port
+from tests.conftest import (
+    ManagedProcess,
+    RedisServer,
+    free_port,
+    manage,
+    manage_env,
+    wait_for_port,
+)
 
 SWING = ["RELIANCE", "TCS", "HDFCBANK", "INFY", "ITC", "SBIN"]
 LONGTERM = ["LT", "TITAN", "MARUTI", "WIPRO", "ONGC", "NTPC"]
@@ -56,13 +63,15 @@ class Client:
 
 
 @pytest.fixture
-def make_stack(tmp_path, redis_url, processes):
-    """`make_stack(web_count)`: the whole deployment, with `web_count` daphne processes."""
+def make_stack(tmp_path, processes, request):
+    """`make_stack(web_count)`: the whole deployment, with `web_count` daphne processes
+    (and the session's redis-server unless another URL is given)."""
     sim = DhanSimulator(SimulatorConfig(port=free_port(), rest_port=0, ticks_per_second=8,
                                         seed=4)).start()  # fmt: skip
 
-    def make(web_count: int) -> tuple[dict[str, str], list[int], DhanSimulator,
-                                      list[ManagedProcess]]:  # fmt: skip
+    def make(web_count: int, *, redis_url: str | None = None
+             ) -> tuple[dict[str, str], list[int], DhanSimulator, list[ManagedProcess]]:
+        redis_url = redis_url or request.getfixturevalue("redis_url")
         env = manage_env(
             DATABASE_URL=f"sqlite:///{tmp_path / 'fanout.sqlite3'}", REDIS_URL=redis_url,
             DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim.port}", DHANHQ_CLIENT_ID="1000000001",
@@ -221,3 +230,30 @@ async def test_four_processes_five_streams_and_the_broadcasting_process_going_aw
     assert set(cached) == set(all_keys)
     for client in survivors:  # the last price of every key arrived, leader or not
         assert client.last == {k: cached[k] for k in client.keys}, client.name
+
+
+async def test_clients_keep_getting_prices_across_a_redis_restart(make_stack, tmp_path):
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis")  # its own: restarted here
+    try:
+        env, (web,), sim, _ = make_stack(1, redis_url=server.url)
+        manage("start_stream", "--type", "swing", "--symbols", ",".join(SWING), env=env)
+        keys = await subscribed_keys(sim, 6)
+        client = Client("a", web, keys)
+        stop, ready = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(client.run(stop, ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        await asyncio.sleep(2)
+        server.stop()  # everything in it is gone: locks, cache, subscriptions
+        await asyncio.sleep(2)
+        server.start()
+        back_at = time.time()
+        async with asyncio.timeout(20):
+            while not any(u["ts"] > back_at for u in client.updates()):
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(3)
+        await stop_streams_and_clients(env, sim, stop, [task])
+    finally:
+        server.stop()
+    assert_only_its_keys_once_per_window(client)
+    assert not task.exception()  # the socket stayed open throughout
