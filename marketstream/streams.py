@@ -78,12 +78,24 @@ def request_stop_all() -> int:
     return Stream.objects.update(desired_state=Stream.Desired.STOPPED, updated_at=timezone.now())
 
 
+LIVE_STATES = (Stream.State.STARTING, Stream.State.RUNNING, Stream.State.RECONNECTING)
+
+
 def is_alive(stream: Stream) -> bool:
-    if stream.state not in (Stream.State.STARTING, Stream.State.RUNNING,
-                            Stream.State.RECONNECTING):  # fmt: skip
+    if stream.state not in LIVE_STATES:
         return False
     fresh = timezone.now() - timedelta(seconds=STALE_HEARTBEAT_SECONDS)
     return stream.last_heartbeat is not None and stream.last_heartbeat >= fresh
+
+
+def end_leftovers(*, reason: str) -> int:
+    """Embedded mode, as the web process starts: it hosts every feed and runs none yet, so
+    a stream the database calls live was left so by a process that died without recording
+    its end. Ending them now lets supervision start them at once, not once their
+    heartbeat is STALE_HEARTBEAT_SECONDS old. Returns how many."""
+    return Stream.objects.filter(state__in=LIVE_STATES).update(
+        state=Stream.State.STOPPED, stopped_reason=reason[:200], worker_pid=None,
+        updated_at=timezone.now())  # fmt: skip
 
 
 def supervise() -> list[str]:

@@ -28,21 +28,42 @@ def test_embedded_demo_serves_prices_that_change_within_seconds(tmp_path, proces
         [sys.executable, "manage.py", "dhan_simulator", "--port", str(sim_port), "--rate", "5"],
         env=env, log=tmp_path / "sim.log"))
     wait_for_port(sim_port)
-    web = ManagedProcess(
-        [sys.executable, "manage.py", "run_web", "--port", str(web_port), "--demo-streams"],
-        env=env, log=tmp_path / "web.log")
-    processes.append(web)
-    wait_for_port(web_port)
-    url = f"http://127.0.0.1:{web_port}/api/v1/current_prices?keys=NSE_EQ:2885"
-    seen = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(set(seen)) < 2:
-        body = get_json(url)
-        if body["prices"]:
-            seen.append(body["prices"]["NSE_EQ:2885"])
-        time.sleep(0.3)
+
+    def serve(log: str) -> ManagedProcess:
+        web = ManagedProcess(
+            [sys.executable, "manage.py", "run_web", "--port", str(web_port),
+             "--demo-streams"], env=env, log=tmp_path / log)  # fmt: skip
+        processes.append(web)
+        wait_for_port(web_port)
+        return web
+
+    def prices_seen() -> list[float]:
+        """RELIANCE's price until it has changed, for at most 20 s."""
+        url = f"http://127.0.0.1:{web_port}/api/v1/current_prices?keys=NSE_EQ:2885"
+        seen: list[float] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(set(seen)) < 2:
+            body = get_json(url)
+            if body["prices"]:
+                seen.append(body["prices"]["NSE_EQ:2885"])
+            time.sleep(0.3)
+        return seen
+
+    web = serve("web.log")
+    seen = prices_seen()
     assert len(set(seen)) >= 2, f"price did not change: {seen}\n{web.output()[-3000:]}"
     assert all(Decimal(repr(p)) % Decimal("0.1") == 0 for p in seen)  # RELIANCE: tick 0.10
     assert web.stop() == 0
     assert "stopped 2 streams" in web.output()
     assert "demo-token" not in web.output()
+
+    # A crash leaves the streams "running" in the database; the next start ends and
+    # restarts them at once instead of waiting for their heartbeat to go stale (60 s).
+    web = serve("web2.log")
+    assert len(set(prices_seen())) >= 2
+    web.proc.kill()
+    web.proc.wait(10)
+    web = serve("web3.log")
+    seen = prices_seen()
+    assert len(set(seen)) >= 2, f"no prices after a crash: {seen}\n{web.output()[-3000:]}"
+    assert "2 streams left running by an earlier process" in web.output()

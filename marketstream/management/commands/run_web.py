@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from marketstream.streamkeys import StreamKeyError, StreamSpec
-from marketstream.streams import request_start, supervise
+from marketstream.streams import end_leftovers, request_start, supervise
 from marketstream.supervisor import supervisor
 from screeners.models import ScreenerType
 
@@ -57,6 +57,11 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, demo_streams, **options):
         from daphne.cli import CommandLineInterface
 
+        if not settings.REDIS_URL:
+            ended = end_leftovers(reason="the web process that ran it exited without a stop")
+            if ended:
+                self.stdout.write(f"{ended} streams left running by an earlier process: "
+                                  "ended; they start again now")  # fmt: skip
         if demo_streams:
             for screener_type in ScreenerType.values:
                 try:
