@@ -167,7 +167,13 @@ def _measure(application: str, url: str, env: dict[str, str]) -> dict[str, float
         return asyncio.run(_run(port, url, psutil.Process(proc.pid)))
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            print(f"  (daphne serving {application} did not stop within 10 s of SIGTERM: "
+                  "killed)", file=sys.stderr)  # fmt: skip
+            proc.kill()
+            proc.wait(10)
 
 
 def main() -> None:

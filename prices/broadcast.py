@@ -41,6 +41,7 @@ LEADER_KEY = "market_stream:broadcaster"  # holds "host:pid:token" of the leadin
 LEADER_TTL_MIN_SECONDS = 3.0
 STANDBY_RETRY_SECONDS = 0.5
 STATUS_REFRESH_SECONDS = 5.0
+SHUTDOWN_TIMEOUT_SECONDS = 2.0
 
 
 class Broadcaster:
@@ -74,9 +75,13 @@ class Broadcaster:
             return
         from twisted.internet import defer
 
+        async def stop_briefly() -> None:  # never holds the server's shutdown for long
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop(), SHUTDOWN_TIMEOUT_SECONDS)
+
         reactor.addSystemEventTrigger(
-            "before", "shutdown", lambda: defer.Deferred.fromFuture(
-                asyncio.ensure_future(self.stop())))  # fmt: skip
+            "before", "shutdown",
+            lambda: defer.Deferred.fromFuture(asyncio.ensure_future(stop_briefly())))
         self._hooked = True
 
     async def stop(self) -> None:

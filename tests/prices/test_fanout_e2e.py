@@ -212,6 +212,7 @@ async def test_four_processes_five_streams_and_the_broadcasting_process_going_aw
     stopped_at = time.time()
     webs[0].proc.terminate()  # a clean stop (a deploy): it hands the lead over at once
     await asyncio.sleep(4)
+    assert webs[0].proc.poll() == 0  # and it did stop, promptly and cleanly
     successor = next(w for w in webs if w.proc.pid == leader_pid(redis_url))
     killed_at = time.time()
     successor.proc.kill()  # a crash: no clean-up, its lock must lapse
