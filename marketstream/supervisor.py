@@ -326,7 +326,7 @@ class _Events(FeedEvents):
             return
         if self._flush_failures:
             logger.info("stream %s: price cache reachable again after %.1f s",
-                           self.t.key, now - self._flush_failing_since)  # fmt: skip
+                        self.t.key, now - self._flush_failing_since)  # fmt: skip
             self._flush_failures = 0
 
     async def idle(self) -> None:

@@ -78,7 +78,7 @@ class LocalFanout:
     async def _run(self, joined: asyncio.Event) -> None:
         layer = get_channel_layer()
         if self._channel is not None:  # a previous event loop's member (tests): leave first
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError, redis.RedisError):
                 await layer.group_discard(GROUP, self._channel)
         channel = self._channel = await layer.new_channel("dashboard-fanout.")
         await layer.group_add(GROUP, channel)
@@ -88,7 +88,7 @@ class LocalFanout:
             # is cancelled, and what arrived meanwhile with it.
             await asyncio.gather(self._receive(layer, channel), self._renew(layer, channel))
         finally:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError, redis.RedisError):
                 await asyncio.shield(layer.group_discard(GROUP, channel))
 
     async def _receive(self, layer, channel: str) -> None:
