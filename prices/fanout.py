@@ -39,14 +39,17 @@ class LocalFanout:
     """Owner of the receiving task; `stop()` ends it and leaves the group."""
 
     def __init__(self) -> None:
-        self._consumers: weakref.WeakSet[DashboardConsumer] = weakref.WeakSet()
+        # Weak references in a plain set: copying a set is one step under the GIL, so
+        # `consumers()` is safe from other threads (the subscriptions view), unlike
+        # iterating a WeakSet while the loop adds to it.
+        self._refs: set[weakref.ref[DashboardConsumer]] = set()
         self._task: asyncio.Task | None = None
         self._channel: str | None = None
         self._joined: asyncio.Event | None = None
         self.messages_received = 0
 
     def consumers(self) -> list[DashboardConsumer]:
-        return list(self._consumers)
+        return [c for ref in self._refs.copy() if (c := ref()) is not None]
 
     async def join(self, consumer: DashboardConsumer) -> None:
         """Add a consumer once this process receives the group's messages. Raises what
@@ -57,10 +60,10 @@ class LocalFanout:
         if not joined.done():
             joined.cancel()
             task.result()  # raises why the fan-out ended before it joined
-        self._consumers.add(consumer)
+        self._refs.add(weakref.ref(consumer, self._refs.discard))
 
     def leave(self, consumer: DashboardConsumer) -> None:
-        self._consumers.discard(consumer)
+        self._refs.discard(weakref.ref(consumer))  # equal while the consumer lives
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -114,7 +117,7 @@ class LocalFanout:
         """Hand one group message to every consumer of this process. One failing client
         is logged and skipped; it never stops the others."""
         window = message.get("type") == WINDOW_MESSAGE_TYPE
-        for count, consumer in enumerate(list(self._consumers), 1):
+        for count, consumer in enumerate(self.consumers(), 1):
             try:
                 if window:
                     await consumer.ltp_window(message)
