@@ -44,6 +44,15 @@ STATUS_REFRESH_SECONDS = 5.0
 SHUTDOWN_TIMEOUT_SECONDS = 2.0
 
 
+def raise_if_cancelling(exc: BaseException) -> None:
+    """In a retry loop's `except`: a Redis error raised while the task is being cancelled
+    (a clean-up in a `finally` failing) replaces the CancelledError; re-raise the cancel
+    so the loop ends instead of retrying forever (it once held daphne's shutdown)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
+
+
 class Broadcaster:
     """Owner of this process's broadcasting task; `stop()` ends it."""
 
@@ -98,6 +107,7 @@ class Broadcaster:
                 else:
                     await self._run_local()
             except (redis.RedisError, OSError) as exc:
+                raise_if_cancelling(exc)
                 logger.warning("broadcaster lost Redis (%s); retrying in 1 s", exc)
                 await asyncio.sleep(1)
 

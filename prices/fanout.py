@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import redis
 from channels.layers import get_channel_layer
 
-from prices.broadcast import GROUP, WINDOW_MESSAGE_TYPE
+from prices.broadcast import GROUP, WINDOW_MESSAGE_TYPE, raise_if_cancelling
 
 if TYPE_CHECKING:
     from prices.consumers import DashboardConsumer
@@ -99,6 +99,7 @@ class LocalFanout:
             try:
                 message = await layer.receive(channel)
             except (OSError, redis.RedisError) as exc:
+                raise_if_cancelling(exc)
                 logger.warning("fan-out lost the channel layer (%s); retrying", exc)
                 await asyncio.sleep(RETRY_DELAY_SECONDS)
                 continue
@@ -111,6 +112,7 @@ class LocalFanout:
             try:
                 await layer.group_add(GROUP, channel)
             except (OSError, redis.RedisError) as exc:
+                raise_if_cancelling(exc)
                 logger.warning("fan-out could not renew its group membership (%s)", exc)
 
     async def deliver(self, message: dict) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pytest
+import redis
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
@@ -97,3 +98,23 @@ async def test_one_leader_at_a_time_and_the_standby_takes_over_without_losing_a_
     await asyncio.sleep(0.05)  # the sender counts a window once group_send has returned
     assert second.windows_sent >= 1
     await second.stop()
+
+
+async def test_stop_ends_the_broadcaster_even_when_its_clean_up_fails(settings):
+    """A Redis error in a `finally` replaces the CancelledError; the retry loop must not
+    take it for an outage (it once kept daphne from shutting down)."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+
+    class CleanUpFails(Broadcaster):
+        async def _run_redis(self) -> None:
+            try:
+                await asyncio.sleep(3600)
+            finally:
+                raise redis.ConnectionError("clean-up failed")
+
+    broadcaster = CleanUpFails()
+    broadcaster.ensure_running()
+    await asyncio.sleep(0.05)
+    task = broadcaster._task
+    await asyncio.wait_for(broadcaster.stop(), 5)
+    assert task.done()
