@@ -2,6 +2,7 @@
 pub/sub channel layer, the Redis-led broadcaster). Prints the delivery delay after each
 window (p50, p99), the web process's CPU, and its memory per connection: for the naive
 fan-out (every consumer its own group member) and for ours (one member per process)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -36,18 +37,25 @@ UPDATE_PREFIX = '{"type":"screener_ltp_update"'
 
 def _env(redis_url: str, db: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DHANHQ_")}
-    env.update(REDIS_URL=redis_url, DATABASE_URL=f"sqlite:///{db}", DEV_MODE="true",
-               LTP_BROADCAST_INTERVAL_MS="1000", DJANGO_SETTINGS_MODULE="marketstream.settings",
-               LOG_LEVEL="WARNING")  # fmt: skip
+    env.update(
+        REDIS_URL=redis_url,
+        DATABASE_URL=f"sqlite:///{db}",
+        DEV_MODE="true",
+        LTP_BROADCAST_INTERVAL_MS="1000",
+        DJANGO_SETTINGS_MODULE="marketstream.settings",
+        LOG_LEVEL="WARNING",
+    )
     return env
 
 
-async def _client(port: int, keys: list[str], delays: list[float], measure,
-                  connected: list[int]) -> None:  # fmt: skip
+async def _client(
+    port: int, keys: list[str], delays: list[float], measure, connected: list[int]
+) -> None:
     """Records (arrival - window time) per update; as light as a Python client gets, since
     it shares the two cores with the server. Cancelled at the end."""
-    async with websockets.connect(f"ws://127.0.0.1:{port}/ws/dashboard/", open_timeout=30,
-                                  compression=None) as ws:  # fmt: skip
+    async with websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/dashboard/", open_timeout=30, compression=None
+    ) as ws:
         await ws.send(json.dumps({"action": "subscribe", "keys": keys}))
         connected[0] += 1
         async for raw in ws:
@@ -62,8 +70,9 @@ async def _client_group_main(port, pages, count, connected_q, measure, stop) -> 
     connected = [0]
     tasks = []
     for i in range(count):
-        tasks.append(asyncio.create_task(_client(port, pages[i % len(pages)], delays, measure,
-                                                 connected)))  # fmt: skip
+        tasks.append(
+            asyncio.create_task(_client(port, pages[i % len(pages)], delays, measure, connected))
+        )
         if i % 100 == 99:
             while connected[0] < i + 1:
                 await asyncio.sleep(0.05)
@@ -84,8 +93,7 @@ async def _client_group_main(port, pages, count, connected_q, measure, stop) -> 
 
 def client_group(port, pages, count, connected_q, measure, stop, results) -> None:
     """One process of WebSocket clients (the clients are spread over two processes)."""
-    results.put(asyncio.run(_client_group_main(port, pages, count, connected_q, measure,
-                                               stop)))  # fmt: skip
+    results.put(asyncio.run(_client_group_main(port, pages, count, connected_q, measure, stop)))
 
 
 async def _publish(url: str, stop: asyncio.Event) -> None:
@@ -94,9 +102,10 @@ async def _publish(url: str, stop: asyncio.Event) -> None:
     rng = random.Random(3)
     while not stop.is_set():
         prices = {k: rng.randint(2000, 60000) * 0.05 for k in KEYS}
-        await client.publish(LIVE_UPDATES_CHANNEL, json.dumps({"type": "ltp_batch",
-                                                               "ts": time.time(),
-                                                               "prices": prices}))  # fmt: skip
+        await client.publish(
+            LIVE_UPDATES_CHANNEL,
+            json.dumps({"type": "ltp_batch", "ts": time.time(), "prices": prices}),
+        )
         await asyncio.sleep(0.1)
     await client.aclose()
 
@@ -109,9 +118,13 @@ async def _run(port: int, url: str, web: psutil.Process) -> dict[str, float]:
     measure, stop = ctx.Event(), ctx.Event()
     publish_stop = asyncio.Event()
     rss_before = web.memory_info().rss
-    groups = [ctx.Process(target=client_group, args=(port, pages, CLIENTS // CLIENT_PROCESSES,
-                                                     connected_q, measure, stop, results))
-              for _ in range(CLIENT_PROCESSES)]  # fmt: skip
+    groups = [
+        ctx.Process(
+            target=client_group,
+            args=(port, pages, CLIENTS // CLIENT_PROCESSES, connected_q, measure, stop, results),
+        )
+        for _ in range(CLIENT_PROCESSES)
+    ]
     for group in groups:
         group.start()
     connected = 0
@@ -135,12 +148,14 @@ async def _run(port: int, url: str, web: psutil.Process) -> dict[str, float]:
     for group in groups:
         group.join(30)
     return {
-        "connected": connected, "deliveries": len(delays),
+        "connected": connected,
+        "deliveries": len(delays),
         "p50_ms": statistics.median(delays) * 1000 if delays else float("nan"),
         "p99_ms": delays[int(len(delays) * 0.99)] * 1000 if delays else float("nan"),
         "first_ms": delays[0] * 1000 if delays else float("nan"),
         "max_ms": delays[-1] * 1000 if delays else float("nan"),
-        "cpu": cpu, "rss_per_connection_kb": (rss_after - rss_before) / CLIENTS / 1024,
+        "cpu": cpu,
+        "rss_per_connection_kb": (rss_after - rss_before) / CLIENTS / 1024,
     }
 
 
@@ -155,7 +170,11 @@ def _measure(application: str, url: str, env: dict[str, str]) -> dict[str, float
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), application],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -170,8 +189,10 @@ def _measure(application: str, url: str, env: dict[str, str]) -> dict[str, float
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
-            print(f"  (daphne serving {application} did not stop within 10 s of SIGTERM: "
-                  "killed)", file=sys.stderr)  # fmt: skip
+            print(
+                f"  (daphne serving {application} did not stop within 10 s of SIGTERM: killed)",
+                file=sys.stderr,
+            )
             proc.kill()
             proc.wait(10)
 
@@ -181,21 +202,29 @@ def main() -> None:
     with redis_server() as (url, _client_sync), tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.sqlite3"
         env = _env(url, db)
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
+        )
         for name, application in APPLICATIONS:
             results.append((name, _measure(application, url, env)))
-    print(f"broadcast: {CLIENTS} clients on one daphne process, {PAGES} pages of 25 keys, "
-          f"1 window/s, {WINDOWS} s; delay = arrival at the client - the window's send time")
+    print(
+        f"broadcast: {CLIENTS} clients on one daphne process, {PAGES} pages of 25 keys, "
+        f"1 window/s, {WINDOWS} s; delay = arrival at the client - the window's send time"
+    )
     for name, figures in results:
         print(f"  {name}:")
-        print(f"    deliveries: {figures['deliveries']:,} "
-              f"(expected about {CLIENTS * WINDOWS:,})")
-        print(f"    delay: p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms "
-              f"(target p99 < 100 ms); fastest {figures['first_ms']:.1f} ms, "
-              f"slowest {figures['max_ms']:.1f} ms")
-        print(f"    web process CPU: {figures['cpu'] * 100:.0f}% of one core; "
-              f"memory {figures['rss_per_connection_kb']:.0f} KiB per connection")
+        print(f"    deliveries: {figures['deliveries']:,} (expected about {CLIENTS * WINDOWS:,})")
+        print(
+            f"    delay: p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms "
+            f"(target p99 < 100 ms); fastest {figures['first_ms']:.1f} ms, "
+            f"slowest {figures['max_ms']:.1f} ms"
+        )
+        print(
+            f"    web process CPU: {figures['cpu'] * 100:.0f}% of one core; "
+            f"memory {figures['rss_per_connection_kb']:.0f} KiB per connection"
+        )
     (_, naive), (_, ours) = results
-    print(f"  ratio (naive / ours): p50 {naive['p50_ms'] / ours['p50_ms']:.1f}x, "
-          f"p99 {naive['p99_ms'] / ours['p99_ms']:.1f}x, CPU {naive['cpu'] / ours['cpu']:.1f}x")
+    print(
+        f"  ratio (naive / ours): p50 {naive['p50_ms'] / ours['p50_ms']:.1f}x, "
+        f"p99 {naive['p99_ms'] / ours['p99_ms']:.1f}x, CPU {naive['cpu'] / ours['cpu']:.1f}x"
+    )

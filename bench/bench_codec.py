@@ -1,4 +1,5 @@
 """Packets decoded per second: our codec vs the official SDK's decoding, same packets."""
+
 from __future__ import annotations
 
 import random
@@ -31,12 +32,50 @@ def make_packets(n: int, *, kind: str, seed: int = 1) -> list[bytes]:
         if kind == "ticker":
             out.append(encode_ticker(key, ltp=ltp, ltt=1_700_000_000 + i))
         elif kind == "quote":
-            out.append(encode_quote(Quote(key.segment, key.security_id, ltp, 10, 1_700_000_000,
-                                          ltp, 1000, 10, 10, ltp, ltp, ltp, ltp)))
+            out.append(
+                encode_quote(
+                    Quote(
+                        key.segment,
+                        key.security_id,
+                        ltp,
+                        10,
+                        1_700_000_000,
+                        ltp,
+                        1000,
+                        10,
+                        10,
+                        ltp,
+                        ltp,
+                        ltp,
+                        ltp,
+                    )
+                )
+            )
         else:
             depth = tuple(DepthLevel(1, 1, 1, 1, ltp, ltp) for _ in range(5))
-            out.append(encode_full(Full(key.segment, key.security_id, ltp, 1, 1, ltp, 1, 1, 1,
-                                        1, 1, 1, ltp, ltp, ltp, ltp, depth)))
+            out.append(
+                encode_full(
+                    Full(
+                        key.segment,
+                        key.security_id,
+                        ltp,
+                        1,
+                        1,
+                        ltp,
+                        1,
+                        1,
+                        1,
+                        1,
+                        1,
+                        1,
+                        ltp,
+                        ltp,
+                        ltp,
+                        ltp,
+                        depth,
+                    )
+                )
+            )
     return out
 
 
@@ -73,20 +112,25 @@ def rates(sdk, decoder: Decoder, packets: list[bytes], *, repeat: int = 7) -> di
 def main() -> dict[str, dict[str, float]]:
     decoder = Decoder({(1, sid): 0.05 for sid in range(1, 5001)})
     sdk = MarketFeed(DhanContext("1000000001", "x"), [], version="v2")
-    print(f"codec: packets/s over {PACKETS:,} packets per feed mode, 5,000 instruments "
-          "(best of 7)")
-    print(f"  {'mode':<7}{'SDK process_data':>18}{'our decode':>14}{'ratio':>7}"
-          f"{'our LtpScanner':>16}{'ratio':>7}")
+    print(f"codec: packets/s over {PACKETS:,} packets per feed mode, 5,000 instruments (best of 7)")
+    print(
+        f"  {'mode':<7}{'SDK process_data':>18}{'our decode':>14}{'ratio':>7}"
+        f"{'our LtpScanner':>16}{'ratio':>7}"
+    )
     figures = {}
     for kind in ("ticker", "quote", "full"):
         packets = make_packets(PACKETS, kind=kind)
         figures[kind] = measured = rates(sdk, decoder, packets)
         theirs, ours, scanned = measured["sdk"], measured["decode"], measured["scan"]
-        print(f"  {kind:<7}{theirs:>18,.0f}{ours:>14,.0f}{ours / theirs:>6.1f}x"
-              f"{scanned:>16,.0f}{scanned / theirs:>6.1f}x")
+        print(
+            f"  {kind:<7}{theirs:>18,.0f}{ours:>14,.0f}{ours / theirs:>6.1f}x"
+            f"{scanned:>16,.0f}{scanned / theirs:>6.1f}x"
+        )
     sdk.loop.close()
-    print("  decode: every field as objects, prices snapped; LtpScanner: the feed's path, "
-          "latest LTP per key, snapped once per key per 500 packets. Target >= 5x the SDK.")
+    print(
+        "  decode: every field as objects, prices snapped; LtpScanner: the feed's path, "
+        "latest LTP per key, snapped once per key per 500 packets. Target >= 5x the SDK."
+    )
     return figures
 
 

@@ -3,6 +3,7 @@
 - current_prices for 500 keys (one MGET) vs one GET per key;
 - window payloads for 1,000 clients: once per key set vs once per client.
 A real redis-server is started on a free port and stopped at the end."""
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,10 @@ def free_port() -> int:
 def redis_server():
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(["redis-server", "--port", str(port), "--save", "",
-                                 "--appendonly", "no", "--dir", tmp],
-                                stdout=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", tmp],
+            stdout=subprocess.DEVNULL,
+        )
         try:
             url = f"redis://127.0.0.1:{port}/0"
             client = redis.Redis.from_url(url)

@@ -1,6 +1,7 @@
 """The naive fan-out, for `bench_broadcast` only: the same consumer, but each one its own
 member of `dashboard_updates` (Channels' usual pattern), so every window goes through a
 queue, a task and the full `dispatch` per client."""
+
 import os
 
 from django.core.asgi import get_asgi_application
@@ -23,7 +24,9 @@ class MemberPerConsumer(DashboardConsumer):
         await self.channel_layer.group_discard(GROUP, self.channel_name)
 
 
-application = ProtocolTypeRouter({
-    "http": django_asgi_app,
-    "websocket": URLRouter([path("ws/dashboard/", MemberPerConsumer.as_asgi())]),
-})
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter([path("ws/dashboard/", MemberPerConsumer.as_asgi())]),
+    }
+)

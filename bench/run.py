@@ -1,4 +1,5 @@
 """`make bench`: every benchmark in one run; each prints its figures."""
+
 import os
 import sys
 from pathlib import Path
@@ -16,8 +17,11 @@ from bench import bench_broadcast, bench_codec, bench_distribution  # noqa: E402
 
 if __name__ == "__main__":
     only = set(sys.argv[1:])
-    for name, module in (("codec", bench_codec), ("distribution", bench_distribution),
-                         ("broadcast", bench_broadcast)):  # fmt: skip
+    for name, module in (
+        ("codec", bench_codec),
+        ("distribution", bench_distribution),
+        ("broadcast", bench_broadcast),
+    ):
         if not only or name in only:
             module.main()
             print()

@@ -1,4 +1,5 @@
 """Stream control in the Django admin: list, start, stop, restart, stop all."""
+
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
@@ -12,8 +13,17 @@ from marketstream.streams import request_restart, request_start, request_stop, r
 @admin.register(Stream)
 class StreamAdmin(admin.ModelAdmin):
     change_list_template = "admin/marketstream/stream/change_list.html"
-    list_display = ("key", "state", "desired_state", "instrument_count", "heartbeat_age",
-                    "ticks_received", "reconnects", "worker", "short_error")  # fmt: skip
+    list_display = (
+        "key",
+        "state",
+        "desired_state",
+        "instrument_count",
+        "heartbeat_age",
+        "ticks_received",
+        "reconnects",
+        "worker",
+        "short_error",
+    )
     list_filter = ("state", "desired_state", "screener_type", "mode")
     search_fields = ("key",)
     readonly_fields = [f.name for f in Stream._meta.fields]
@@ -59,8 +69,13 @@ class StreamAdmin(admin.ModelAdmin):
             self.message_user(request, f"{stream.key}: {request_restart(stream.key)}")
 
     def get_urls(self):
-        return [path("stop-all/", self.admin_site.admin_view(self.stop_all_view),
-                     name="marketstream_stream_stop_all")] + super().get_urls()  # fmt: skip
+        return [
+            path(
+                "stop-all/",
+                self.admin_site.admin_view(self.stop_all_view),
+                name="marketstream_stream_stop_all",
+            )
+        ] + super().get_urls()
 
     def stop_all_view(self, request: HttpRequest) -> HttpResponseRedirect:
         if request.method == "POST" and self.has_change_permission(request):

@@ -1,4 +1,5 @@
 """ASGI entry point: Django for HTTP, Channels for WebSockets (`/ws/dashboard/`)."""
+
 import gc
 import os
 
@@ -11,10 +12,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - after
 
 from prices.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter({
-    "http": django_asgi_app,
-    "websocket": URLRouter(websocket_urlpatterns),
-})
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)
 
 # Everything loaded so far (Django, the apps, the routing) lives as long as the process:
 # keep it out of the collector's full passes, which grow with every connection and stall

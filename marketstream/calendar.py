@@ -3,6 +3,7 @@ Friday, less exchange holidays (a bundled, dated list: data/exchange_holidays.js
 
 `DEV_MODE` makes the market always open, for the demo and development.
 """
+
 from __future__ import annotations
 
 import json

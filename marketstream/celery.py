@@ -1,6 +1,7 @@
 """The Celery app. Stream tasks go to the `streams` queue, served by a thread pool:
-    celery -A marketstream worker -Q streams,celery -P threads -c 8
+celery -A marketstream worker -Q streams,celery -P threads -c 8
 """
+
 import os
 
 from celery import Celery

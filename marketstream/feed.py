@@ -5,6 +5,7 @@
 full jitter, resubscribe after every reconnect, a watchdog for silent sockets. The feed
 thread of `marketstream.supervisor` owns both.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -78,9 +79,7 @@ class FeedDisconnectedError(FeedError):
 
 def feed_url(base: str, *, client_id: str, access_token: str) -> str:
     """The v2 feed URL; the token is in the query string, so never log this."""
-    query = urlencode(
-        {"version": 2, "token": access_token, "clientId": client_id, "authType": 2}
-    )
+    query = urlencode({"version": 2, "token": access_token, "clientId": client_id, "authType": 2})
     return f"{base}?{query}"
 
 
@@ -402,8 +401,11 @@ async def _pump(
     stopper = asyncio.create_task(stop.wait())
     try:
         while not stop.is_set():
-            done, _ = await asyncio.wait({reader, stopper}, timeout=IDLE_INTERVAL_SECONDS,
-                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            done, _ = await asyncio.wait(
+                {reader, stopper},
+                timeout=IDLE_INTERVAL_SECONDS,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             if reader in done:
                 reader.result()  # raises the reader's FeedError
                 raise FeedDisconnectedError("feed ended")

@@ -4,6 +4,7 @@ DhanHQ puts the token in the feed URL's query string and `websockets` logs reque
 at DEBUG, so every record that could carry it is redacted at the source (the logger we
 hand to `websockets.connect`) and again by a handler filter (settings.LOGGING).
 """
+
 import logging
 import re
 import sys

@@ -1,4 +1,5 @@
 """A stream: one DhanHQ feed connection for one stream key, and what it is doing."""
+
 from django.db import models
 
 
@@ -19,8 +20,7 @@ class Stream(models.Model):
     screener_type = models.CharField(max_length=16)
     instruments = models.JSONField(default=list, help_text="instrument keys, SEG:SID")
     mode = models.CharField(max_length=8, default="quote")
-    desired_state = models.CharField(max_length=8, choices=Desired.choices,
-                                     default=Desired.RUNNING)  # fmt: skip
+    desired_state = models.CharField(max_length=8, choices=Desired.choices, default=Desired.RUNNING)
     state = models.CharField(max_length=16, choices=State.choices, default=State.STOPPED)
     worker_host = models.CharField(max_length=255, blank=True)
     worker_pid = models.PositiveIntegerField(null=True, blank=True)

@@ -4,6 +4,7 @@ Requests are JSON text frames; responses are little-endian binary packets that s
 an 8-byte header (code, length, segment, security id). Used by the feed client, the
 simulator and the tests; see shared/reference/dhanhq-sdk.md for the byte layouts.
 """
+
 from __future__ import annotations
 
 import array
@@ -371,33 +372,73 @@ class Decoder:
                 if code == 2 or code == 6:
                     _, _, seg, sid, p, n = _TICKER.unpack_from(frame, offset)
                     k, u, s, _f = grids.get(seg << 32 | sid) or defaults.get(seg) or fallback
-                    packet = _new(Ticker if code == 2 else PrevClose,
-                                  (seg, sid, round(p * k) * u / s, n))  # fmt: skip
+                    packet = _new(
+                        Ticker if code == 2 else PrevClose, (seg, sid, round(p * k) * u / s, n)
+                    )
                 elif code == 4:
                     f = _QUOTE.unpack_from(frame, offset)
                     seg, sid = f[2], f[3]
                     k, u, s, fs = grids.get(seg << 32 | sid) or defaults.get(seg) or fallback
-                    packet = _new(Quote, (
-                        seg, sid, round(f[4] * k) * u / s, f[5], f[6], round(f[7] * fs) / fs,
-                        f[8], f[9], f[10], round(f[11] * k) * u / s, round(f[12] * k) * u / s,
-                        round(f[13] * k) * u / s, round(f[14] * k) * u / s,
-                    ))  # fmt: skip
+                    packet = _new(
+                        Quote,
+                        (
+                            seg,
+                            sid,
+                            round(f[4] * k) * u / s,
+                            f[5],
+                            f[6],
+                            round(f[7] * fs) / fs,
+                            f[8],
+                            f[9],
+                            f[10],
+                            round(f[11] * k) * u / s,
+                            round(f[12] * k) * u / s,
+                            round(f[13] * k) * u / s,
+                            round(f[14] * k) * u / s,
+                        ),
+                    )
                 elif code == 8:
                     f = _FULL.unpack_from(frame, offset)
                     seg, sid = f[2], f[3]
                     k, u, s, fs = grids.get(seg << 32 | sid) or defaults.get(seg) or fallback
-                    depth = tuple([
-                        _new(DepthLevel, (f[i], f[i + 1], f[i + 2], f[i + 3],
-                                          round(f[i + 4] * k) * u / s,
-                                          round(f[i + 5] * k) * u / s))
-                        for i in (18, 24, 30, 36, 42)
-                    ])  # fmt: skip
-                    packet = _new(Full, (
-                        seg, sid, round(f[4] * k) * u / s, f[5], f[6], round(f[7] * fs) / fs,
-                        f[8], f[9], f[10], f[11], f[12], f[13], round(f[14] * k) * u / s,
-                        round(f[15] * k) * u / s, round(f[16] * k) * u / s,
-                        round(f[17] * k) * u / s, depth,
-                    ))  # fmt: skip
+                    depth = tuple(
+                        [
+                            _new(
+                                DepthLevel,
+                                (
+                                    f[i],
+                                    f[i + 1],
+                                    f[i + 2],
+                                    f[i + 3],
+                                    round(f[i + 4] * k) * u / s,
+                                    round(f[i + 5] * k) * u / s,
+                                ),
+                            )
+                            for i in (18, 24, 30, 36, 42)
+                        ]
+                    )
+                    packet = _new(
+                        Full,
+                        (
+                            seg,
+                            sid,
+                            round(f[4] * k) * u / s,
+                            f[5],
+                            f[6],
+                            round(f[7] * fs) / fs,
+                            f[8],
+                            f[9],
+                            f[10],
+                            f[11],
+                            f[12],
+                            f[13],
+                            round(f[14] * k) * u / s,
+                            round(f[15] * k) * u / s,
+                            round(f[16] * k) * u / s,
+                            round(f[17] * k) * u / s,
+                            depth,
+                        ),
+                    )
                 elif code == 5:
                     packet = _new(OpenInterest, _OI.unpack_from(frame, offset)[2:])
                 elif code == 7:
@@ -479,8 +520,12 @@ class LtpScanner:
     def _name(self, key_bytes: bytes) -> tuple[str, float, int, int]:
         seg, sid = _KEY_BYTES.unpack(key_bytes)
         grid = self._decoder.grid(seg, sid)
-        entry = (f"{SEGMENT_NAMES.get(seg, seg)}:{sid}", grid.scale / grid.units, grid.units,
-                 grid.scale)  # fmt: skip
+        entry = (
+            f"{SEGMENT_NAMES.get(seg, seg)}:{sid}",
+            grid.scale / grid.units,
+            grid.units,
+            grid.scale,
+        )
         self._names[key_bytes] = entry
         return entry
 

@@ -3,6 +3,7 @@
 `REDIS_URL` selects the full stack (Redis cache, pub/sub channel layer, Celery broker);
 without it everything runs embedded in one process (see DESIGN.md).
 """
+
 import os
 from pathlib import Path
 

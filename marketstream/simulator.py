@@ -3,6 +3,7 @@ the tests. It speaks the real protocol, so the official `dhanhq` SDK works again
 
 Run by `manage.py dhan_simulator`; tests start it in a thread with `DhanSimulator.start()`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -112,10 +113,14 @@ class PriceBook:
             grid, ticks, prev, opn, high, low, volume = self._ensure(key)
             p = self._price
             return {
-                "ltp": p(grid, ticks), "prev_close": p(grid, prev), "open": p(grid, opn),
-                "high": p(grid, high), "low": p(grid, low), "volume": volume,
+                "ltp": p(grid, ticks),
+                "prev_close": p(grid, prev),
+                "open": p(grid, opn),
+                "high": p(grid, high),
+                "low": p(grid, low),
+                "volume": volume,
                 "tick": grid.units / grid.scale,
-            }  # fmt: skip
+            }
 
 
 @dataclass(eq=False)
@@ -195,10 +200,16 @@ class DhanSimulator:
         cfg = self.config
         async with serve(self._handle, cfg.host, cfg.port, max_size=1 << 20) as server:
             self.port = server.sockets[0].getsockname()[1]
-            self._start_rest(cfg.rest_port if cfg.rest_port is not None else
-                             (cfg.port + 1 if cfg.port else 0))  # fmt: skip
-            logger.info("DhanHQ simulator: feed ws://%s:%d, REST http://%s:%d/v2",
-                        cfg.host, self.port, cfg.host, self.rest_port)  # fmt: skip
+            self._start_rest(
+                cfg.rest_port if cfg.rest_port is not None else (cfg.port + 1 if cfg.port else 0)
+            )
+            logger.info(
+                "DhanHQ simulator: feed ws://%s:%d, REST http://%s:%d/v2",
+                cfg.host,
+                self.port,
+                cfg.host,
+                self.rest_port,
+            )
             self._ready.set()
             ticker = asyncio.create_task(self._tick_loop())
             await self._stopping.wait()
@@ -330,8 +341,10 @@ class DhanSimulator:
             now = int(time.time())
             for session in sessions:
                 frames = [encode_market_status(InstrumentKey(0, 0))] if first else []
-                frames += [self._packet(key, mode, now) for key, mode in
-                           list(session.subscriptions.items())]  # fmt: skip
+                frames += [
+                    self._packet(key, mode, now)
+                    for key, mode in list(session.subscriptions.items())
+                ]
                 await self._send(session, frames)
             first = False
 
@@ -341,24 +354,59 @@ class DhanSimulator:
             return encode_ticker(key, ltp=s["ltp"], ltt=now)
         volume = int(s["volume"])
         if mode == FeedMode.QUOTE:
-            quote = encode_quote(Quote(
-                key.segment, key.security_id, s["ltp"], 25, now, (s["high"] + s["low"]) / 2,
-                volume, volume // 2, volume // 3, s["open"], s["prev_close"], s["high"], s["low"],
-            ))  # fmt: skip
+            quote = encode_quote(
+                Quote(
+                    key.segment,
+                    key.security_id,
+                    s["ltp"],
+                    25,
+                    now,
+                    (s["high"] + s["low"]) / 2,
+                    volume,
+                    volume // 2,
+                    volume // 3,
+                    s["open"],
+                    s["prev_close"],
+                    s["high"],
+                    s["low"],
+                )
+            )
             if key.segment in DERIVATIVE_SEGMENTS:
                 quote += encode_oi(key, oi=volume * 10)
             return quote
         tick = s["tick"]
         depth = tuple(
-            DepthLevel(100 * (i + 1), 120 * (i + 1), i + 1, i + 2,
-                       s["ltp"] - tick * (i + 1), s["ltp"] + tick * (i + 1))
+            DepthLevel(
+                100 * (i + 1),
+                120 * (i + 1),
+                i + 1,
+                i + 2,
+                s["ltp"] - tick * (i + 1),
+                s["ltp"] + tick * (i + 1),
+            )
             for i in range(5)
-        )  # fmt: skip
-        return encode_full(Full(
-            key.segment, key.security_id, s["ltp"], 25, now, (s["high"] + s["low"]) / 2, volume,
-            volume // 2, volume // 3, volume * 10, volume * 11, volume * 9, s["open"],
-            s["prev_close"], s["high"], s["low"], depth,
-        ))  # fmt: skip
+        )
+        return encode_full(
+            Full(
+                key.segment,
+                key.security_id,
+                s["ltp"],
+                25,
+                now,
+                (s["high"] + s["low"]) / 2,
+                volume,
+                volume // 2,
+                volume // 3,
+                volume * 10,
+                volume * 11,
+                volume * 9,
+                s["open"],
+                s["prev_close"],
+                s["high"],
+                s["low"],
+                depth,
+            )
+        )
 
     # --- REST -----------------------------------------------------------------------
 
@@ -404,26 +452,36 @@ class DhanSimulator:
         kind = path.rstrip("/").rsplit("/", 1)[-1]
         if not path.startswith("/v2/marketfeed/") or kind not in {"ltp", "ohlc", "quote"}:
             return HTTPStatus.NOT_FOUND, _rest_error("DH-905", "Input_Exception", "no such API")
-        if (headers.get("access-token") != self.config.access_token
-                or headers.get("client-id") != self.config.client_id):  # fmt: skip
+        if (
+            headers.get("access-token") != self.config.access_token
+            or headers.get("client-id") != self.config.client_id
+        ):
             return HTTPStatus.UNAUTHORIZED, _rest_error(
-                "DH-901", "Invalid_Authentication", "Client ID or user generated access token "
-                "is invalid or expired.")  # fmt: skip
+                "DH-901",
+                "Invalid_Authentication",
+                "Client ID or user generated access token is invalid or expired.",
+            )
         with self._rest_lock:
             now = time.monotonic()
             if now - self._rest_last_request < 1.0 / self.config.rest_requests_per_second:
                 return HTTPStatus.TOO_MANY_REQUESTS, _rest_error(
-                    "DH-904", "Rate_Limit", "Too many requests on server from single user")
+                    "DH-904", "Rate_Limit", "Too many requests on server from single user"
+                )
             self._rest_last_request = now
         try:
             request = json.loads(body or b"{}")
-            wanted = [(seg, int(sid)) for seg, ids in request.items()
-                      if seg != "dhanClientId" for sid in ids]  # fmt: skip
+            wanted = [
+                (seg, int(sid))
+                for seg, ids in request.items()
+                if seg != "dhanClientId"
+                for sid in ids
+            ]
         except (ValueError, TypeError, AttributeError):
             return HTTPStatus.BAD_REQUEST, _rest_error("DH-905", "Input_Exception", "bad body")
         if len(wanted) > REST_MAX_INSTRUMENTS or any(s not in SEGMENT_CODES for s, _ in wanted):
             return HTTPStatus.BAD_REQUEST, _rest_error(
-                "DH-905", "Input_Exception", "up to 1000 instruments of known segments")
+                "DH-905", "Input_Exception", "up to 1000 instruments of known segments"
+            )
         data: dict[str, dict[str, dict]] = {}
         for seg, sid in wanted:
             snap = self.prices.snapshot(InstrumentKey(SEGMENT_CODES[seg], sid))
@@ -438,12 +496,16 @@ def _rest_error(code: str, kind: str, message: str) -> dict:
 def _rest_entry(kind: str, snap: dict[str, float]) -> dict:
     entry: dict = {"last_price": snap["ltp"]}
     if kind in ("ohlc", "quote"):
-        entry["ohlc"] = {"open": snap["open"], "close": snap["prev_close"],
-                         "high": snap["high"], "low": snap["low"]}  # fmt: skip
+        entry["ohlc"] = {
+            "open": snap["open"],
+            "close": snap["prev_close"],
+            "high": snap["high"],
+            "low": snap["low"],
+        }
     if kind == "quote":
         entry.update(
-            volume=int(snap["volume"]), net_change=round(snap["ltp"] - snap["prev_close"], 2),
+            volume=int(snap["volume"]),
+            net_change=round(snap["ltp"] - snap["prev_close"], 2),
             last_trade_time=time.strftime("%d/%m/%Y %H:%M:%S"),
         )
     return entry
-

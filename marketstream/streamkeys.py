@@ -3,6 +3,7 @@
 One function builds them (canonical order, so the same request always names the same
 stream) and one parses them. Which instruments a key means is resolved here too.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -123,5 +124,3 @@ def resolve_instruments(spec: StreamSpec) -> list[Instrument]:
         results = ScreenerResult.objects.filter(run=run).select_related("instrument")
         found.update((r.instrument.key, r.instrument) for r in results)
     return list(found.values())
-
-

@@ -3,6 +3,7 @@
 They change the Stream rows (the desired state every feed thread watches) and enqueue the
 Celery task that starts a feed; they never touch threads of another process directly.
 """
+
 from __future__ import annotations
 
 import logging
@@ -53,10 +54,13 @@ def request_start(
     with transaction.atomic():
         stream, _ = Stream.objects.update_or_create(
             key=spec.key,
-            defaults={"screener_type": spec.screener_type, "mode": mode.lower(),
-                      "instruments": [i.key for i in instruments],
-                      "desired_state": Stream.Desired.RUNNING},
-        )  # fmt: skip
+            defaults={
+                "screener_type": spec.screener_type,
+                "mode": mode.lower(),
+                "instruments": [i.key for i in instruments],
+                "desired_state": Stream.Desired.RUNNING,
+            },
+        )
     if not market_is_open():
         opens = next_open()
         return stream, f"market is closed: the stream starts at the open ({opens:%a %H:%M} IST)"
@@ -70,8 +74,11 @@ def request_start(
 
 def request_stop(key: str) -> bool:
     """Ask the feed for `key` to stop, wherever it runs; it notices within seconds."""
-    return bool(Stream.objects.filter(key=key).update(desired_state=Stream.Desired.STOPPED,
-                                                      updated_at=timezone.now()))  # fmt: skip
+    return bool(
+        Stream.objects.filter(key=key).update(
+            desired_state=Stream.Desired.STOPPED, updated_at=timezone.now()
+        )
+    )
 
 
 def request_stop_all() -> int:
@@ -94,8 +101,11 @@ def end_leftovers(*, reason: str) -> int:
     its end. Ending them now lets supervision start them at once, not once their
     heartbeat is STALE_HEARTBEAT_SECONDS old. Returns how many."""
     return Stream.objects.filter(state__in=LIVE_STATES).update(
-        state=Stream.State.STOPPED, stopped_reason=reason[:200], worker_pid=None,
-        updated_at=timezone.now())  # fmt: skip
+        state=Stream.State.STOPPED,
+        stopped_reason=reason[:200],
+        worker_pid=None,
+        updated_at=timezone.now(),
+    )
 
 
 def supervise() -> list[str]:
@@ -120,9 +130,10 @@ def request_restart(key: str) -> str:
     from marketstream.tasks import start_stream_task
 
     updated = Stream.objects.filter(key=key).update(
-        desired_state=Stream.Desired.RUNNING, generation=F("generation") + 1,
+        desired_state=Stream.Desired.RUNNING,
+        generation=F("generation") + 1,
         updated_at=timezone.now(),
-    )  # fmt: skip
+    )
     if not updated:
         return "no such stream"
     start_stream_task.apply_async((key,), countdown=RESTART_DELAY_SECONDS)
@@ -137,14 +148,19 @@ def health_rows(*, now: datetime) -> list[dict]:
 
     return [
         {
-            "key": s.key, "state": s.state, "desired_state": s.desired_state,
-            "instruments": s.instrument_count, "ticks_received": s.ticks_received,
-            "reconnects": s.reconnects, "heartbeat_age_seconds": age(s.last_heartbeat),
-            "last_tick_age_seconds": age(s.last_tick_at), "last_error": s.last_error,
+            "key": s.key,
+            "state": s.state,
+            "desired_state": s.desired_state,
+            "instruments": s.instrument_count,
+            "ticks_received": s.ticks_received,
+            "reconnects": s.reconnects,
+            "heartbeat_age_seconds": age(s.last_heartbeat),
+            "last_tick_age_seconds": age(s.last_tick_at),
+            "last_error": s.last_error,
             "stopped_reason": s.stopped_reason,
         }
         for s in Stream.objects.all()
-    ]  # fmt: skip
+    ]
 
 
 def ensure_stream(*, screener_type: str) -> str:

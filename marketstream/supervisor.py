@@ -5,6 +5,7 @@ the named thread runs the feed (`marketstream.feed.run_feed`) into the price sin
 is asked to stop (any process: the Stream row's desired state), the market closes, or the
 credentials fail. One live feed per key across workers: a Redis lock the thread renews.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -85,20 +86,26 @@ class _StreamLock:
         """None when both are held; otherwise why not."""
         if self._client is None:
             return None
-        key_lock = self._client.lock("market_stream:lock:" + _digest(self._key),
-                                     timeout=LOCK_TTL_SECONDS, thread_local=False)  # fmt: skip
+        key_lock = self._client.lock(
+            "market_stream:lock:" + _digest(self._key), timeout=LOCK_TTL_SECONDS, thread_local=False
+        )
         if not key_lock.acquire(blocking=False):
             return "already running in another worker"
         client = _digest(settings.DHANHQ_CLIENT_ID)
         for slot in range(MAX_CONNECTIONS_PER_CLIENT):
-            slot_lock = self._client.lock(f"market_stream:connection:{client}:{slot}",
-                                          timeout=LOCK_TTL_SECONDS, thread_local=False)  # fmt: skip
+            slot_lock = self._client.lock(
+                f"market_stream:connection:{client}:{slot}",
+                timeout=LOCK_TTL_SECONDS,
+                thread_local=False,
+            )
             if slot_lock.acquire(blocking=False):
                 self._key_lock, self._slot_lock = key_lock, slot_lock
                 return None
         key_lock.release()
-        return (f"DhanHQ allows {MAX_CONNECTIONS_PER_CLIENT} feed connections per client id "
-                "and all are in use: stop a stream first")  # fmt: skip
+        return (
+            f"DhanHQ allows {MAX_CONNECTIONS_PER_CLIENT} feed connections per client id "
+            "and all are in use: stop a stream first"
+        )
 
     def renew(self) -> bool:
         """False only when another feed holds this key (or every connection slot) now.
@@ -115,8 +122,11 @@ class _StreamLock:
         except redis.exceptions.LockError:
             pass
         except redis.RedisError as exc:
-            logger.warning("stream %s: cannot renew its lock, Redis unreachable (%s); "
-                           "the feed goes on", self._key, exc)  # fmt: skip
+            logger.warning(
+                "stream %s: cannot renew its lock, Redis unreachable (%s); the feed goes on",
+                self._key,
+                exc,
+            )
             return True
         logger.warning("stream %s: its lock lapsed; taking it again", self._key)
         self.release()
@@ -213,9 +223,13 @@ class FeedThread(threading.Thread):
             logger.warning("stream %s: last flush failed: %s", self.key, exc)
         if self._stop_reason == "market closed":
             state = Stream.State.MARKET_CLOSED
-        fields = {"state": state, "stopped_reason": self._stop_reason[:200],
-                  "ticks_received": self.scanner.packets, "reconnects": self.reconnects,
-                  "worker_pid": None}  # fmt: skip
+        fields = {
+            "state": state,
+            "stopped_reason": self._stop_reason[:200],
+            "ticks_received": self.scanner.packets,
+            "reconnects": self.reconnects,
+            "worker_pid": None,
+        }
         if error:
             fields["last_error"] = _clean(error)
             if state == Stream.State.ERROR:
@@ -238,11 +252,18 @@ class FeedThread(threading.Thread):
     async def _main(self) -> None:
         self._stop_event = asyncio.Event()
         self._ready.set()
-        creds = FeedCredentials(settings.DHANHQ_FEED_URL, settings.DHANHQ_CLIENT_ID,
-                                settings.DHANHQ_ACCESS_TOKEN)  # fmt: skip
-        await run_feed(credentials=creds, scanner=self.scanner, keys=self._keys,
-                       mode=self._mode, stop=self._stop_event, events=_Events(self),
-                       policy=self._policy)  # fmt: skip
+        creds = FeedCredentials(
+            settings.DHANHQ_FEED_URL, settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN
+        )
+        await run_feed(
+            credentials=creds,
+            scanner=self.scanner,
+            keys=self._keys,
+            mode=self._mode,
+            stop=self._stop_event,
+            events=_Events(self),
+            policy=self._policy,
+        )
 
     # --- called on the feed loop ----------------------------------------------------
 
@@ -291,8 +312,9 @@ class _Events(FeedEvents):
 
     async def connected(self, *, reconnects: int) -> None:
         self.t.reconnects = reconnects
-        await self.t.db(self.t._update, state=Stream.State.RUNNING, reconnects=reconnects,
-                        last_error="")  # fmt: skip
+        await self.t.db(
+            self.t._update, state=Stream.State.RUNNING, reconnects=reconnects, last_error=""
+        )
         logger.info("stream %s subscribed %d instruments", self.t.key, len(self.t._keys))
 
     async def received(self, packet_count: int) -> None:
@@ -302,10 +324,12 @@ class _Events(FeedEvents):
             self._flush(now)
 
     async def disconnected(self, error: FeedError, *, delay_seconds: float) -> None:
-        logger.warning("stream %s disconnected (%s); reconnecting in %.1f s",
-                       self.t.key, error, delay_seconds)  # fmt: skip
-        await self.t.db(self.t._update, state=Stream.State.RECONNECTING,
-                        last_error=_clean(str(error)))  # fmt: skip
+        logger.warning(
+            "stream %s disconnected (%s); reconnecting in %.1f s", self.t.key, error, delay_seconds
+        )
+        await self.t.db(
+            self.t._update, state=Stream.State.RECONNECTING, last_error=_clean(str(error))
+        )
 
     def _flush(self, now: float) -> None:
         """Failures keep the prices (latest per key) and back off, up to
@@ -317,16 +341,23 @@ class _Events(FeedEvents):
             self.t._flush()
         except redis.RedisError as exc:
             if not self._flush_failures:
-                logger.warning("stream %s: price cache unreachable, prices held until it is "
-                               "back: %s", self.t.key, exc)  # fmt: skip
+                logger.warning(
+                    "stream %s: price cache unreachable, prices held until it is back: %s",
+                    self.t.key,
+                    exc,
+                )
                 self._flush_failing_since = now
             self._flush_failures += 1
-            self._flush_retry_at = now + min(FLUSH_INTERVAL_SECONDS * 2 ** self._flush_failures,
-                                             FLUSH_RETRY_MAX_SECONDS)  # fmt: skip
+            self._flush_retry_at = now + min(
+                FLUSH_INTERVAL_SECONDS * 2**self._flush_failures, FLUSH_RETRY_MAX_SECONDS
+            )
             return
         if self._flush_failures:
-            logger.info("stream %s: price cache reachable again after %.1f s",
-                        self.t.key, now - self._flush_failing_since)  # fmt: skip
+            logger.info(
+                "stream %s: price cache reachable again after %.1f s",
+                self.t.key,
+                now - self._flush_failing_since,
+            )
             self._flush_failures = 0
 
     async def idle(self) -> None:
@@ -340,8 +371,10 @@ class _Events(FeedEvents):
             await self.t.db(self.t._check_control)
 
     def _heartbeat(self) -> None:
-        fields: dict[str, object] = {"last_heartbeat": timezone.now(),
-                                     "ticks_received": self.t.scanner.packets}  # fmt: skip
+        fields: dict[str, object] = {
+            "last_heartbeat": timezone.now(),
+            "ticks_received": self.t.scanner.packets,
+        }
         if self._ticked_since_beat:
             fields["last_tick_at"] = fields["last_heartbeat"]
             self._ticked_since_beat = False
@@ -412,18 +445,28 @@ class StreamSupervisor:
                     raise StreamStartError(refused)
                 return StartOutcome(key, False, refused)
             thread = FeedThread(
-                supervisor=self, key=key, keys=[i.instrument_key for i in instruments],
-                tick_sizes={(i.instrument_key.segment, i.security_id): float(i.tick_size)
-                            for i in instruments},
-                mode=FeedMode.parse(stream.mode), lock=lock, generation=stream.generation,
+                supervisor=self,
+                key=key,
+                keys=[i.instrument_key for i in instruments],
+                tick_sizes={
+                    (i.instrument_key.segment, i.security_id): float(i.tick_size)
+                    for i in instruments
+                },
+                mode=FeedMode.parse(stream.mode),
+                lock=lock,
+                generation=stream.generation,
                 policy=policy,
-            )  # fmt: skip
+            )
             self._threads[key] = thread
         Stream.objects.filter(pk=stream.pk).update(
-            state=Stream.State.STARTING, worker_host=socket.gethostname(), worker_pid=os.getpid(),
-            started_at=timezone.now(), last_heartbeat=timezone.now(), stopped_reason="",
+            state=Stream.State.STARTING,
+            worker_host=socket.gethostname(),
+            worker_pid=os.getpid(),
+            started_at=timezone.now(),
+            last_heartbeat=timezone.now(),
+            stopped_reason="",
             instruments=[i.key for i in instruments],
-        )  # fmt: skip
+        )
         thread.start()
         return StartOutcome(key, True, f"started with {len(instruments)} instruments")
 

@@ -1,4 +1,5 @@
 """Celery tasks: thin wrappers over the supervisor and stream control."""
+
 import logging
 
 from celery import shared_task

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/ws_subscriptions", price_views.ws_subscriptions, name="ws_subscriptions"),
     path("admin/", admin.site.urls),
     path("api/v1/current_prices", price_views.current_prices, name="current_prices"),
-    path("api/v1/health/market_stream", price_views.market_stream_health,
-         name="market_stream_health"),
+    path(
+        "api/v1/health/market_stream", price_views.market_stream_health, name="market_stream_health"
+    ),
 ]

@@ -1,4 +1,5 @@
 """Request parsing for the price API and the WebSocket consumer: one validator of key lists."""
+
 from __future__ import annotations
 
 from prices.keys import InstrumentKey, InstrumentKeyError

@@ -7,6 +7,7 @@ the window. With the pub/sub channel layer that is one PUBLISH per window whatev
 number of web processes, streams or clients. Embedded mode: the process leads, and the
 feeds reach it through the local price store's listeners.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -89,8 +90,10 @@ class Broadcaster:
                 await asyncio.wait_for(self.stop(), SHUTDOWN_TIMEOUT_SECONDS)
 
         reactor.addSystemEventTrigger(
-            "before", "shutdown",
-            lambda: defer.Deferred.fromFuture(asyncio.ensure_future(stop_briefly())))
+            "before",
+            "shutdown",
+            lambda: defer.Deferred.fromFuture(asyncio.ensure_future(stop_briefly())),
+        )
         self._hooked = True
 
     async def stop(self) -> None:
@@ -123,8 +126,7 @@ class Broadcaster:
     def merge_prices(self, prices: dict) -> None:
         for key, value in prices.items():
             try:
-                self._pending[key.decode() if isinstance(key, bytes) else str(key)] = \
-                    float(value)
+                self._pending[key.decode() if isinstance(key, bytes) else str(key)] = float(value)
             except (ValueError, TypeError, UnicodeDecodeError):
                 logger.warning("ignored a malformed price for %r", key)
 
@@ -223,13 +225,18 @@ class Broadcaster:
             return False
         # Unique per window and increasing across leaders (wall clock in ms).
         self._seq = max(self._seq + 1, int(time.time() * 1000))
-        await get_channel_layer().group_send(GROUP, {
-            "type": WINDOW_MESSAGE_TYPE, "seq": self._seq, "ts": time.time(),
-            "status": self.status,
-            # Pre-serialised: each consumer's layer decodes one string, and each process
-            # parses the prices once (prices.consumers caches them per window).
-            "prices": json.dumps(changed, separators=(",", ":")),
-        })  # fmt: skip
+        await get_channel_layer().group_send(
+            GROUP,
+            {
+                "type": WINDOW_MESSAGE_TYPE,
+                "seq": self._seq,
+                "ts": time.time(),
+                "status": self.status,
+                # Pre-serialised: each consumer's layer decodes one string, and each process
+                # parses the prices once (prices.consumers caches them per window).
+                "prices": json.dumps(changed, separators=(",", ":")),
+            },
+        )
         self.windows_sent += 1
         return True
 

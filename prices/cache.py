@@ -4,6 +4,7 @@ With `REDIS_URL` it is Redis itself (raw keys, one pipeline per flush, one MGET 
 without, the Django cache of the process. `PriceSink` is the ONE writer of prices: the feed
 thread hands it ticks, it keeps the latest per key and flushes them together.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ def format_price(price: float) -> str:
 @lru_cache(maxsize=4)
 def redis_client(url: str) -> redis.Redis:
     """One connection pool per URL per process (hiredis parses replies when installed)."""
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5,
-                                health_check_interval=30)  # fmt: skip
+    return redis.Redis.from_url(
+        url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +108,10 @@ class RedisPriceStore(PriceStore):
         texts = {key: format_price(price) for key, price in prices.items()}
         for key, text in texts.items():
             pipe.set(ltp_key(key), text, ex=ttl_seconds)  # SETEX: SET EX
-        for name, values in ((LAST_HASH, texts), (PREV_CLOSE_HASH, {
-                k: format_price(p) for k, p in (prev_closes or {}).items()})):  # fmt: skip
+        for name, values in (
+            (LAST_HASH, texts),
+            (PREV_CLOSE_HASH, {k: format_price(p) for k, p in (prev_closes or {}).items()}),
+        ):
             if values:
                 pipe.hset(name, mapping=values)
                 pipe.expire(name, KEEP_SECONDS)
@@ -156,11 +160,14 @@ class LocalPriceStore(PriceStore):
     ) -> None:
         texts = {k: format_price(p) for k, p in prices.items()}
         django_cache.set_many({ltp_key(k): t for k, t in texts.items()}, timeout=ttl_seconds)
-        django_cache.set_many({LAST_KEY_PREFIX + k: t for k, t in texts.items()},
-                              timeout=KEEP_SECONDS)  # fmt: skip
+        django_cache.set_many(
+            {LAST_KEY_PREFIX + k: t for k, t in texts.items()}, timeout=KEEP_SECONDS
+        )
         if prev_closes:
-            django_cache.set_many({PREV_CLOSE_KEY_PREFIX + k: format_price(p)
-                                   for k, p in prev_closes.items()}, timeout=KEEP_SECONDS)
+            django_cache.set_many(
+                {PREV_CLOSE_KEY_PREFIX + k: format_price(p) for k, p in prev_closes.items()},
+                timeout=KEEP_SECONDS,
+            )
         if prices:
             for listener in list(self.listeners):
                 listener(message)
@@ -174,8 +181,11 @@ class LocalPriceStore(PriceStore):
 
     def read_quotes(self, keys: Iterable[str]) -> Quotes:
         keys = list(keys)
-        return Quotes(self._get(LTP_KEY_PREFIX, keys), self._get(LAST_KEY_PREFIX, keys),
-                      self._get(PREV_CLOSE_KEY_PREFIX, keys))  # fmt: skip
+        return Quotes(
+            self._get(LTP_KEY_PREFIX, keys),
+            self._get(LAST_KEY_PREFIX, keys),
+            self._get(PREV_CLOSE_KEY_PREFIX, keys),
+        )
 
     def heartbeat(self, *, now: datetime) -> None:
         django_cache.set(HEARTBEAT_KEY, now.isoformat(), timeout=HEARTBEAT_TTL_SECONDS)
@@ -235,11 +245,11 @@ class PriceSink:
             closes, self._prev_closes = self._prev_closes, {}
         if not pending and not closes:
             return 0
-        message = json.dumps({"type": "ltp_batch", "ts": self._clock(), "prices": pending},
-                             separators=(",", ":"))  # fmt: skip
+        message = json.dumps(
+            {"type": "ltp_batch", "ts": self._clock(), "prices": pending}, separators=(",", ":")
+        )
         try:
-            self._store.write(pending, ttl_seconds=self._ttl, message=message,
-                              prev_closes=closes)  # fmt: skip
+            self._store.write(pending, ttl_seconds=self._ttl, message=message, prev_closes=closes)
         except redis.RedisError:
             with self._lock:  # keep what we could not write, newer values win
                 self._pending = {**pending, **self._pending}

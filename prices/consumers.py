@@ -6,6 +6,7 @@ client's keys that changed. Payloads are built once per window per distinct key 
 this process (clients on the same page share them). Nothing is queued per client: a
 window's values replace the last ones.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ class _WindowCache:
     def prices(self, event: dict) -> dict[str, float]:
         return self._window(event)[0]
 
-    def payload(self, event: dict, keys: frozenset, *, exclude: frozenset = frozenset()
-                ) -> str | None:  # fmt: skip
+    def payload(
+        self, event: dict, keys: frozenset, *, exclude: frozenset = frozenset()
+    ) -> str | None:
         prices, payloads = self._window(event)
         if exclude:  # rare: a snapshot newer than this window; not shared
             return _render(event, prices, keys - exclude)
@@ -64,8 +66,10 @@ def _render(event: dict, prices: dict[str, float], keys: frozenset) -> str | Non
         subset = {k: v for k, v in prices.items() if k in keys}
     if not subset:
         return None
-    return json.dumps({"type": "screener_ltp_update", "seq": event["seq"], "ts": event["ts"],
-                       "prices": subset}, separators=(",", ":"))  # fmt: skip
+    return json.dumps(
+        {"type": "screener_ltp_update", "seq": event["seq"], "ts": event["ts"], "prices": subset},
+        separators=(",", ":"),
+    )
 
 
 windows = _WindowCache()

@@ -8,6 +8,7 @@ byte). One member per process costs one receive per window; consumers join and l
 this process's set instead (`join` returns once the process is in the group, so "join
 first, snapshot second" holds). Consumers call `fanout.join`/`fanout.leave`.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -126,8 +127,7 @@ class LocalFanout:
                 else:
                     await consumer.dispatch(message)
             except Exception:
-                logger.exception("dashboard consumer failed on a %s message",
-                                 message.get("type"))  # fmt: skip
+                logger.exception("dashboard consumer failed on a %s message", message.get("type"))
             if count % CLIENTS_PER_SLICE == 0:
                 await asyncio.sleep(0)
 

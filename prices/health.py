@@ -4,6 +4,7 @@ broadcaster tells clients in `status` messages.
 `prices` is the base layer, so the streams' rows come from a provider named in settings
 (`STREAM_HEALTH_PROVIDER`, marketstream's), called at run time.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,10 +38,13 @@ class Health:
 
     def as_json(self) -> dict:
         return {
-            "status": self.status, "heartbeat_age_seconds": self.heartbeat_age_seconds,
-            "heartbeat_timestamp": self.heartbeat_timestamp, "timestamp": self.timestamp,
-            "market_open": self.market_open, "streams": self.streams,
-        }  # fmt: skip
+            "status": self.status,
+            "heartbeat_age_seconds": self.heartbeat_age_seconds,
+            "heartbeat_timestamp": self.heartbeat_timestamp,
+            "timestamp": self.timestamp,
+            "market_open": self.market_open,
+            "streams": self.streams,
+        }
 
 
 def _age(moment: str | None, now: datetime) -> float | None:
@@ -62,8 +66,7 @@ def market_health(*, now: datetime | None = None) -> Health:
     beat = price_store().last_heartbeat()
     beat_age = _age(beat, now)
     live = [s for s in streams if s["state"] in LIVE_STREAM_STATES]
-    tick_ages = [s["last_tick_age_seconds"] for s in live
-                 if s["last_tick_age_seconds"] is not None]  # fmt: skip
+    tick_ages = [s["last_tick_age_seconds"] for s in live if s["last_tick_age_seconds"] is not None]
     beat_stale = beat_age is None or beat_age > STALE_HEARTBEAT_SECONDS
     ticks_stale = market_open and (not tick_ages or min(tick_ages) > STALE_TICK_SECONDS)
     if any(s["state"] == "error" for s in streams):

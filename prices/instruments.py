@@ -3,6 +3,7 @@
 Called by `manage.py load_instruments`. All-or-nothing: rows are validated first, bad ones
 reported with their line numbers and skipped, and the good ones upserted in one transaction.
 """
+
 from __future__ import annotations
 
 import csv
@@ -142,10 +143,16 @@ def load_scrip_master(path: Path | str) -> LoadReport:
                 update_conflicts=True,
                 unique_fields=["exchange_segment", "security_id"],
                 update_fields=[
-                    "exchange", "trading_symbol", "name", "instrument_type", "series",
-                    "tick_size", "lot_size", "updated_at",
+                    "exchange",
+                    "trading_symbol",
+                    "name",
+                    "instrument_type",
+                    "series",
+                    "tick_size",
+                    "lot_size",
+                    "updated_at",
                 ],
-            )  # fmt: skip
+            )
     report.loaded = len(instruments)
     report.created = Instrument.objects.count() - before
     return report

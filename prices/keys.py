@@ -3,6 +3,7 @@
 The one parser of keys for the API, the consumer and the feed (which imports it from here,
 since `prices` is the base layer).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Instruments from DhanHQ's scrip master: what the feed can subscribe to."""
+
 from django.db import models
 
 from prices.keys import SEGMENT_CODES, InstrumentKey

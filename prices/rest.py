@@ -2,6 +2,7 @@
 cache does not have. DhanHQ allows 1000 instruments per request and 1 request per second
 per user: the limiter is shared by every request of every process (a Redis key with a
 1 s expiry; in embedded mode, the process)."""
+
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,9 @@ class RestRateLimiter:
         if settings.REDIS_URL:
             interval_ms = int(REST_MIN_INTERVAL_SECONDS * 1000)
             try:
-                return bool(redis_client(settings.REDIS_URL).set(RATE_KEY, 1, nx=True,
-                                                                 px=interval_ms))  # fmt: skip
+                return bool(
+                    redis_client(settings.REDIS_URL).set(RATE_KEY, 1, nx=True, px=interval_ms)
+                )
             except redis.RedisError:
                 return False
         with self._lock:
@@ -74,8 +76,9 @@ def fetch_ltp(keys: list[str]) -> dict[str, float]:
     for key in keys:
         parsed = InstrumentKey.parse(key)
         body.setdefault(parsed.segment_name, []).append(parsed.security_id)
-    client = _client(settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN,
-                     settings.DHANHQ_API_URL)  # fmt: skip
+    client = _client(
+        settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN, settings.DHANHQ_API_URL
+    )
     response = client.ticker_data(body)
     if response.get("status") != "success":
         logger.warning("DhanHQ REST LTP failed: %s", response.get("remarks"))

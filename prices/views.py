@@ -1,4 +1,5 @@
 """JSON API: current prices (one cache round trip, REST fallback) and the stream's health."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -47,11 +48,16 @@ def current_prices(request: HttpRequest) -> JsonResponse:
         except redis.RedisError:
             pass  # the response still has them; the next poll fetches again
         prices.update(fetched)
-    return JsonResponse({
-        "prices": prices, "timestamp": datetime.now(UTC).isoformat(), "count": len(prices),
-        "cached_count": cached_count, "api_fetched_count": len(fetched),
-        "missing": [k for k in keys if k not in prices],
-    })  # fmt: skip
+    return JsonResponse(
+        {
+            "prices": prices,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "count": len(prices),
+            "cached_count": cached_count,
+            "api_fetched_count": len(fetched),
+            "missing": [k for k in keys if k not in prices],
+        }
+    )
 
 
 @require_GET

@@ -1,4 +1,5 @@
 """Screener results: a run of a screener and its ranked rows."""
+
 from django.db import models
 
 from prices.models import Instrument

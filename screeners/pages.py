@@ -1,5 +1,6 @@
 """What a screener page shows: the latest run's rows, sorted and paginated, with the prices
 the cache has for the visible rows. A bounded number of queries whatever the row count."""
+
 from __future__ import annotations
 
 import logging
@@ -14,11 +15,19 @@ from screeners.models import ScreenerResult, ScreenerRun
 logger = logging.getLogger(__name__)
 
 SORTS = {
-    "rank": "rank", "-rank": "-rank", "score": "score", "-score": "-score",
-    "symbol": "instrument__trading_symbol", "-symbol": "-instrument__trading_symbol",
-    "change": "change_20d_pct", "-change": "-change_20d_pct", "rsi": "rsi_14",
-    "-rsi": "-rsi_14", "volume": "volume_ratio", "-volume": "-volume_ratio",
-}  # fmt: skip
+    "rank": "rank",
+    "-rank": "-rank",
+    "score": "score",
+    "-score": "-score",
+    "symbol": "instrument__trading_symbol",
+    "-symbol": "-instrument__trading_symbol",
+    "change": "change_20d_pct",
+    "-change": "-change_20d_pct",
+    "rsi": "rsi_14",
+    "-rsi": "-rsi_14",
+    "volume": "volume_ratio",
+    "-volume": "-volume_ratio",
+}
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 500
 
@@ -65,15 +74,19 @@ def _int(value: str | None, *, default: int, low: int, high: int) -> int:
         return default
 
 
-def screener_page(*, screener_type: str, sort: str | None, page: str | None,
-                  per_page: str | None) -> ScreenerPage:  # fmt: skip
+def screener_page(
+    *, screener_type: str, sort: str | None, page: str | None, per_page: str | None
+) -> ScreenerPage:
     sort = sort if sort in SORTS else "rank"
     size = _int(per_page, default=DEFAULT_PER_PAGE, low=1, high=MAX_PER_PAGE)
     run = ScreenerRun.objects.filter(screener_type=screener_type).first()
     if run is None:
         return ScreenerPage(None, None, [], sort, size, True)
-    results = (ScreenerResult.objects.filter(run=run).select_related("instrument")
-               .order_by(SORTS[sort], "rank"))  # fmt: skip
+    results = (
+        ScreenerResult.objects.filter(run=run)
+        .select_related("instrument")
+        .order_by(SORTS[sort], "rank")
+    )
     current = Paginator(results, size).get_page(page)
     items = list(current.object_list)
     keys = [r.instrument.key for r in items]
@@ -84,8 +97,13 @@ def screener_page(*, screener_type: str, sort: str | None, page: str | None,
         logger.warning("screener page without prices: %s", exc)
         quotes, available = Quotes({}, {}, {}), False
     rows = [
-        Row(r, key, quotes.live.get(key, quotes.last.get(key)), key in quotes.live,
-            quotes.prev_close.get(key))
+        Row(
+            r,
+            key,
+            quotes.live.get(key, quotes.last.get(key)),
+            key in quotes.live,
+            quotes.prev_close.get(key),
+        )
         for r, key in zip(items, keys, strict=True)
     ]
     return ScreenerPage(run, current, rows, sort, size, available)

@@ -1,4 +1,5 @@
 """Sample screener runs for the demo (swing and longterm), bundled as JSON."""
+
 from __future__ import annotations
 
 import json

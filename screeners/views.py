@@ -1,4 +1,5 @@
 """Screener pages: server-rendered tables whose price cells the live-prices script updates."""
+
 from __future__ import annotations
 
 import logging
@@ -30,23 +31,38 @@ def ensure_stream(*, screener_type: str) -> str:
 
 def index(request: HttpRequest) -> HttpResponse:
     runs = {t: ScreenerRun.objects.filter(screener_type=t).first() for t in ScreenerType.values}
-    return render(request, "screeners/index.html", {
-        "screeners": [(t, ScreenerType(t).label, runs[t]) for t in ScreenerType.values],
-        "market_open": market_is_open(),
-    })  # fmt: skip
+    return render(
+        request,
+        "screeners/index.html",
+        {
+            "screeners": [(t, ScreenerType(t).label, runs[t]) for t in ScreenerType.values],
+            "market_open": market_is_open(),
+        },
+    )
 
 
 def screener(request: HttpRequest, screener_type: str) -> HttpResponse:
     if screener_type not in ScreenerType.values:
         raise Http404(f"no screener {screener_type!r}")
-    view = screener_page(screener_type=screener_type, sort=request.GET.get("sort"),
-                         page=request.GET.get("page"), per_page=request.GET.get("per_page"))
+    view = screener_page(
+        screener_type=screener_type,
+        sort=request.GET.get("sort"),
+        page=request.GET.get("page"),
+        per_page=request.GET.get("per_page"),
+    )
     is_open = market_is_open()
     if is_open and view.run is not None:
         ensure_stream(screener_type=screener_type)  # enqueue only; never waits for the feed
-    return render(request, "screeners/screener.html", {
-        "view": view, "screener_type": screener_type,
-        "title": ScreenerType(screener_type).label, "market_open": is_open,
-        "next_open": None if is_open else next_open(),
-        "poll_interval_ms": 1500, "debug": settings.DEBUG,
-    })  # fmt: skip
+    return render(
+        request,
+        "screeners/screener.html",
+        {
+            "view": view,
+            "screener_type": screener_type,
+            "title": ScreenerType(screener_type).label,
+            "market_open": is_open,
+            "next_open": None if is_open else next_open(),
+            "poll_interval_ms": 1500,
+            "debug": settings.DEBUG,
+        },
+    )

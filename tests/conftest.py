@@ -1,4 +1,5 @@
 """Shared fixtures: free ports, the DhanHQ simulator in a thread, real subprocesses."""
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,9 @@ class ManagedProcess:
     def __init__(self, args: list[str], *, env: dict[str, str], log: Path) -> None:
         self.log = log
         self._handle = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._handle,
-                                     stderr=subprocess.STDOUT)  # fmt: skip
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self._handle, stderr=subprocess.STDOUT
+        )
 
     def stop(self, *, timeout: float = 15.0) -> int:
         if self.proc.poll() is None:
@@ -90,8 +92,14 @@ def manage_env(**extra: str) -> dict[str, str]:
 
 
 def manage(*args: str, env: dict[str, str], timeout: float = 120) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, f"manage.py {args} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -116,9 +124,22 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self._tmp)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self._tmp),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         wait_for_port(self.port)
 
     def client(self):

@@ -1,4 +1,5 @@
 """Market hours at their edges: 09:15-15:30 IST, Monday to Friday, less holidays."""
+
 from datetime import datetime
 
 import pytest
@@ -10,16 +11,19 @@ def ist(*args: int) -> datetime:
     return datetime(*args, tzinfo=IST)
 
 
-@pytest.mark.parametrize(("moment", "is_open"), [
-    (ist(2026, 11, 23, 9, 14, 59), False),
-    (ist(2026, 11, 23, 9, 15, 0), True),
-    (ist(2026, 11, 23, 15, 29, 59), True),
-    (ist(2026, 11, 23, 15, 30, 0), False),
-    (ist(2026, 11, 21, 11, 0, 0), False),  # a Saturday
-    (ist(2026, 11, 22, 11, 0, 0), False),  # a Sunday
-    (ist(2026, 11, 24, 11, 0, 0), False),  # Guru Nanak Jayanti, an exchange holiday
-    (ist(2026, 11, 25, 11, 0, 0), True),
-])
+@pytest.mark.parametrize(
+    ("moment", "is_open"),
+    [
+        (ist(2026, 11, 23, 9, 14, 59), False),
+        (ist(2026, 11, 23, 9, 15, 0), True),
+        (ist(2026, 11, 23, 15, 29, 59), True),
+        (ist(2026, 11, 23, 15, 30, 0), False),
+        (ist(2026, 11, 21, 11, 0, 0), False),  # a Saturday
+        (ist(2026, 11, 22, 11, 0, 0), False),  # a Sunday
+        (ist(2026, 11, 24, 11, 0, 0), False),  # Guru Nanak Jayanti, an exchange holiday
+        (ist(2026, 11, 25, 11, 0, 0), True),
+    ],
+)
 def test_session_edges(settings, moment, is_open):
     settings.DEV_MODE = False
     assert session_is_open(moment) is is_open

@@ -1,4 +1,5 @@
 """The stream commands and the admin: clear errors, and what they change."""
+
 import json
 
 import pytest
@@ -22,14 +23,17 @@ def run(*args, capsys):
     return capsys.readouterr()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--type", "intraday"], "unknown screener type 'intraday'"),
-    (["--type", "swing", "--ids", "1,x"], "--ids must be integers"),
-    (["--type", "swing", "--ids", "999999"], "unknown instrument ids: [999999]"),
-    (["--type", "swing", "--symbols", "NOPE"], "unknown symbols: ['NOPE']"),
-    (["--type", "swing", "--keys", "NSE_XX:1"], "unknown segment 'NSE_XX'"),
-    (["--type", "swing", "--mode", "depth"], "unknown feed mode 'depth'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--type", "intraday"], "unknown screener type 'intraday'"),
+        (["--type", "swing", "--ids", "1,x"], "--ids must be integers"),
+        (["--type", "swing", "--ids", "999999"], "unknown instrument ids: [999999]"),
+        (["--type", "swing", "--symbols", "NOPE"], "unknown symbols: ['NOPE']"),
+        (["--type", "swing", "--keys", "NSE_XX:1"], "unknown segment 'NSE_XX'"),
+        (["--type", "swing", "--mode", "depth"], "unknown feed mode 'depth'"),
+    ],
+)
 def test_start_stream_refuses_bad_input_clearly(loaded, settings, args, message):
     settings.DEV_MODE = True
     with pytest.raises(CommandError) as err:
@@ -81,12 +85,15 @@ def test_admin_lists_streams_and_stops_them(loaded, settings, client):
     for text in ("type:swing", "Stop all streams", "805 too many", "Heartbeat age"):
         assert text in body
     stream = Stream.objects.get()
-    response = client.post("/admin/marketstream/stream/", {
-        "action": "stop_streams", "_selected_action": [stream.pk]})
+    response = client.post(
+        "/admin/marketstream/stream/", {"action": "stop_streams", "_selected_action": [stream.pk]}
+    )
     assert response.status_code == 302
     assert Stream.objects.get().desired_state == "stopped"
-    client.post("/admin/marketstream/stream/", {
-        "action": "restart_streams", "_selected_action": [stream.pk]})
+    client.post(
+        "/admin/marketstream/stream/",
+        {"action": "restart_streams", "_selected_action": [stream.pk]},
+    )
     restarted = Stream.objects.get()
     assert (restarted.desired_state, restarted.generation) == ("running", 1)
     client.post("/admin/marketstream/stream/stop-all/")

@@ -1,4 +1,5 @@
 """The embedded demo as `make run` starts it: simulator and daphne as real processes."""
+
 import json
 import sys
 import time
@@ -16,23 +17,31 @@ def get_json(url: str) -> dict:
 def test_embedded_demo_serves_prices_that_change_within_seconds(tmp_path, processes):
     sim_port, web_port = free_port(), free_port()
     env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}", DEV_MODE="true",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        DEV_MODE="true",
         DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}",
         DHANHQ_API_URL=f"http://127.0.0.1:{free_port()}/v2",
-        DHANHQ_CLIENT_ID="1000000001", DHANHQ_ACCESS_TOKEN="demo-token",
+        DHANHQ_CLIENT_ID="1000000001",
+        DHANHQ_ACCESS_TOKEN="demo-token",
     )
     manage("migrate", "--noinput", env=env)
     manage("load_instruments", env=env)
     manage("load_screeners", env=env)
-    processes.append(ManagedProcess(
-        [sys.executable, "manage.py", "dhan_simulator", "--port", str(sim_port), "--rate", "5"],
-        env=env, log=tmp_path / "sim.log"))
+    processes.append(
+        ManagedProcess(
+            [sys.executable, "manage.py", "dhan_simulator", "--port", str(sim_port), "--rate", "5"],
+            env=env,
+            log=tmp_path / "sim.log",
+        )
+    )
     wait_for_port(sim_port)
 
     def serve(log: str) -> ManagedProcess:
         web = ManagedProcess(
-            [sys.executable, "manage.py", "run_web", "--port", str(web_port),
-             "--demo-streams"], env=env, log=tmp_path / log)  # fmt: skip
+            [sys.executable, "manage.py", "run_web", "--port", str(web_port), "--demo-streams"],
+            env=env,
+            log=tmp_path / log,
+        )
         processes.append(web)
         wait_for_port(web_port)
         return web

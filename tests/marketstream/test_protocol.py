@@ -1,4 +1,5 @@
 """The DhanHQ v2 codec: requests, every response packet, and the SDK as an oracle."""
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,10 @@ def test_subscribe_batches_at_most_100_instruments_in_order_without_duplicates()
     assert messages[0]["InstrumentList"][0] == {"ExchangeSegment": "NSE_EQ", "SecurityId": "1"}
 
 
-@pytest.mark.parametrize(("mode", "sub", "unsub"), [
-    (FeedMode.TICKER, 15, 16), (FeedMode.QUOTE, 17, 18), (FeedMode.FULL, 21, 22)])
+@pytest.mark.parametrize(
+    ("mode", "sub", "unsub"),
+    [(FeedMode.TICKER, 15, 16), (FeedMode.QUOTE, 17, 18), (FeedMode.FULL, 21, 22)],
+)
 def test_request_codes_per_mode(mode, sub, unsub):
     assert json.loads(subscribe_messages([RELIANCE], mode=mode)[0])["RequestCode"] == sub
     assert json.loads(unsubscribe_messages([RELIANCE], mode=mode)[0])["RequestCode"] == unsub
@@ -80,8 +83,11 @@ def test_parse_request_round_trips_and_rejects_bad_requests():
         parse_request("not json")
     with pytest.raises(RequestError):
         parse_request('{"RequestCode": 99}')
-    too_many = {"RequestCode": 15, "InstrumentCount": 101, "InstrumentList": [
-        {"ExchangeSegment": "NSE_EQ", "SecurityId": str(i)} for i in range(101)]}
+    too_many = {
+        "RequestCode": 15,
+        "InstrumentCount": 101,
+        "InstrumentList": [{"ExchangeSegment": "NSE_EQ", "SecurityId": str(i)} for i in range(101)],
+    }
     with pytest.raises(RequestError) as err:
         parse_request(json.dumps(too_many))
     assert err.value.reason == 804
@@ -91,24 +97,65 @@ def test_parse_request_round_trips_and_rejects_bad_requests():
 
 
 def sample_full(key: InstrumentKey, ltp: float = 1612.35) -> Full:
-    depth = tuple(DepthLevel(100 + i, 200 + i, 1 + i, 2 + i, round(ltp - 0.05 * (i + 1), 2),
-                             round(ltp + 0.05 * (i + 1), 2)) for i in range(5))
-    return Full(key.segment, key.security_id, ltp, 7, 1_700_000_107, 1610.2, 987_654, 1111,
-                2222, 5_000_000, 5_100_000, 4_900_000, 1600.0, 1598.5, 1620.45, 1590.1, depth)
+    depth = tuple(
+        DepthLevel(
+            100 + i,
+            200 + i,
+            1 + i,
+            2 + i,
+            round(ltp - 0.05 * (i + 1), 2),
+            round(ltp + 0.05 * (i + 1), 2),
+        )
+        for i in range(5)
+    )
+    return Full(
+        key.segment,
+        key.security_id,
+        ltp,
+        7,
+        1_700_000_107,
+        1610.2,
+        987_654,
+        1111,
+        2222,
+        5_000_000,
+        5_100_000,
+        4_900_000,
+        1600.0,
+        1598.5,
+        1620.45,
+        1590.1,
+        depth,
+    )
 
 
 def test_every_packet_type_decodes_with_prices_on_the_tick_grid():
-    quote = Quote(1, 2885, 1612.35, 7, 1_700_000_107, 1610.2, 987_654, 1111, 2222,
-                  1600.0, 1598.5, 1620.45, 1590.1)
-    frame = b"".join([
-        encode_ticker(RELIANCE, ltp=1612.35, ltt=1_700_000_107),
-        encode_quote(quote),
-        encode_oi(RELIANCE, oi=42),
-        encode_prev_close(RELIANCE, prev_close=1598.5, prev_oi=3),
-        encode_market_status(RELIANCE),
-        encode_full(sample_full(RELIANCE)),
-        encode_disconnect(807),
-    ])
+    quote = Quote(
+        1,
+        2885,
+        1612.35,
+        7,
+        1_700_000_107,
+        1610.2,
+        987_654,
+        1111,
+        2222,
+        1600.0,
+        1598.5,
+        1620.45,
+        1590.1,
+    )
+    frame = b"".join(
+        [
+            encode_ticker(RELIANCE, ltp=1612.35, ltt=1_700_000_107),
+            encode_quote(quote),
+            encode_oi(RELIANCE, oi=42),
+            encode_prev_close(RELIANCE, prev_close=1598.5, prev_oi=3),
+            encode_market_status(RELIANCE),
+            encode_full(sample_full(RELIANCE)),
+            encode_disconnect(807),
+        ]
+    )
     packets = Decoder({(1, 2885): 0.05}).decode(frame)
     assert packets[0] == Ticker(1, 2885, 1612.35, 1_700_000_107)
     assert packets[1] == quote
@@ -126,13 +173,18 @@ def test_tick_grid_of_rupee_and_paise_sizes():
     assert repr(TickGrid.of(0.10).snap(f32(1520.3))) == "1520.3"
 
 
-@pytest.mark.parametrize("frame", [
-    b"", b"\x02", encode_ticker(RELIANCE, ltp=1.0, ltt=0)[:15],
-    encode_ticker(RELIANCE, ltp=1.0, ltt=0) + b"\x02\x10\x00",
-    b"\x01" + b"\x00" * 15,  # code 1 (index packet) has no documented layout
-    struct.pack("<BHBI", 2, 50, 1, 2885) + b"\x00" * 8,  # length field disagrees with the code
-    struct.pack("<BHBIfI", 2, 16, 1, 2885, float("nan"), 0),
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"",
+        b"\x02",
+        encode_ticker(RELIANCE, ltp=1.0, ltt=0)[:15],
+        encode_ticker(RELIANCE, ltp=1.0, ltt=0) + b"\x02\x10\x00",
+        b"\x01" + b"\x00" * 15,  # code 1 (index packet) has no documented layout
+        struct.pack("<BHBI", 2, 50, 1, 2885) + b"\x00" * 8,  # length field disagrees with the code
+        struct.pack("<BHBIfI", 2, 16, 1, 2885, float("nan"), 0),
+    ],
+)
 def test_malformed_frames_raise_decode_error(frame):
     with pytest.raises(DecodeError):
         Decoder().decode(frame)
@@ -172,6 +224,7 @@ def compare(ours, sdk_dict, fields):
             assert sdk_price(value) == expected, (our_name, value, expected)
         elif kind == "time":
             from datetime import UTC, datetime
+
             assert datetime.fromtimestamp(value, UTC).strftime("%H:%M:%S") == expected
         else:
             assert value == expected, (our_name, value, expected)
@@ -179,13 +232,21 @@ def compare(ours, sdk_dict, fields):
 
 COMMON = [("segment", "exchange_segment", "int"), ("security_id", "security_id", "int")]
 QUOTE_FIELDS = COMMON + [
-    ("ltp", "LTP", "price"), ("ltq", "LTQ", "int"), ("ltt", "LTT", "time"),
-    ("avg_price", "avg_price", "price"), ("volume", "volume", "int"),
+    ("ltp", "LTP", "price"),
+    ("ltq", "LTQ", "int"),
+    ("ltt", "LTT", "time"),
+    ("avg_price", "avg_price", "price"),
+    ("volume", "volume", "int"),
     ("total_sell_quantity", "total_sell_quantity", "int"),
-    ("total_buy_quantity", "total_buy_quantity", "int"), ("open", "open", "price"),
-    ("close", "close", "price"), ("high", "high", "price"), ("low", "low", "price")]
-HYPOTHESIS = settings(max_examples=600, deadline=None,
-                      suppress_health_check=[HealthCheck.function_scoped_fixture])
+    ("total_buy_quantity", "total_buy_quantity", "int"),
+    ("open", "open", "price"),
+    ("close", "close", "price"),
+    ("high", "high", "price"),
+    ("low", "low", "price"),
+]
+HYPOTHESIS = settings(
+    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @HYPOTHESIS
@@ -193,19 +254,42 @@ HYPOTHESIS = settings(max_examples=600, deadline=None,
 def test_ticker_and_prev_close_agree_with_sdk(sdk, key, ltp, ltt):
     decoder = Decoder({(key.segment, key.security_id): 0.05})
     frame = encode_ticker(key, ltp=ltp, ltt=ltt)
-    compare(decoder.decode(frame)[0], sdk.process_data(frame),
-            COMMON + [("ltp", "LTP", "price"), ("ltt", "LTT", "time")])
+    compare(
+        decoder.decode(frame)[0],
+        sdk.process_data(frame),
+        COMMON + [("ltp", "LTP", "price"), ("ltt", "LTT", "time")],
+    )
     frame = encode_prev_close(key, prev_close=ltp, prev_oi=ltt)
-    compare(decoder.decode(frame)[0], sdk.process_data(frame),
-            COMMON + [("prev_close", "prev_close", "price"), ("prev_oi", "prev_OI", "int")])
+    compare(
+        decoder.decode(frame)[0],
+        sdk.process_data(frame),
+        COMMON + [("prev_close", "prev_close", "price"), ("prev_oi", "prev_OI", "int")],
+    )
 
 
 @HYPOTHESIS
-@given(key=keys, p=st.lists(prices_below_2_17, min_size=6, max_size=6), ltq=ints16,
-       n=st.lists(ints32, min_size=4, max_size=4))
+@given(
+    key=keys,
+    p=st.lists(prices_below_2_17, min_size=6, max_size=6),
+    ltq=ints16,
+    n=st.lists(ints32, min_size=4, max_size=4),
+)
 def test_quote_agrees_with_sdk(sdk, key, p, ltq, n):
-    quote = Quote(key.segment, key.security_id, p[0], ltq, n[0], p[1], n[1], n[2], n[3],
-                  p[2], p[3], p[4], p[5])
+    quote = Quote(
+        key.segment,
+        key.security_id,
+        p[0],
+        ltq,
+        n[0],
+        p[1],
+        n[1],
+        n[2],
+        n[3],
+        p[2],
+        p[3],
+        p[4],
+        p[5],
+    )
     frame = encode_quote(quote)
     ours = Decoder({(key.segment, key.security_id): 0.05}).decode(frame)[0]
     assert ours == quote
@@ -213,24 +297,59 @@ def test_quote_agrees_with_sdk(sdk, key, p, ltq, n):
 
 
 @HYPOTHESIS
-@given(key=keys, p=st.lists(prices_below_2_17, min_size=16, max_size=16), ltq=ints16,
-       n=st.lists(ints32, min_size=7, max_size=7), q=st.lists(ints32, min_size=10, max_size=10),
-       o=st.lists(ints16, min_size=10, max_size=10))
+@given(
+    key=keys,
+    p=st.lists(prices_below_2_17, min_size=16, max_size=16),
+    ltq=ints16,
+    n=st.lists(ints32, min_size=7, max_size=7),
+    q=st.lists(ints32, min_size=10, max_size=10),
+    o=st.lists(ints16, min_size=10, max_size=10),
+)
 def test_full_with_depth_agrees_with_sdk(sdk, key, p, ltq, n, q, o):
-    depth = tuple(DepthLevel(q[2 * i], q[2 * i + 1], o[2 * i], o[2 * i + 1], p[6 + 2 * i],
-                             p[7 + 2 * i]) for i in range(5))
-    full = Full(key.segment, key.security_id, p[0], ltq, n[0], p[1], n[1], n[2], n[3], n[4],
-                n[5], n[6], p[2], p[3], p[4], p[5], depth)
+    depth = tuple(
+        DepthLevel(q[2 * i], q[2 * i + 1], o[2 * i], o[2 * i + 1], p[6 + 2 * i], p[7 + 2 * i])
+        for i in range(5)
+    )
+    full = Full(
+        key.segment,
+        key.security_id,
+        p[0],
+        ltq,
+        n[0],
+        p[1],
+        n[1],
+        n[2],
+        n[3],
+        n[4],
+        n[5],
+        n[6],
+        p[2],
+        p[3],
+        p[4],
+        p[5],
+        depth,
+    )
     frame = encode_full(full)
     ours = Decoder({(key.segment, key.security_id): 0.05}).decode(frame)[0]
     assert ours == full
     theirs = sdk.process_data(frame)
-    compare(ours, theirs, QUOTE_FIELDS + [("oi", "OI", "int"), ("oi_day_high", "oi_day_high",
-                                          "int"), ("oi_day_low", "oi_day_low", "int")])
+    compare(
+        ours,
+        theirs,
+        QUOTE_FIELDS
+        + [
+            ("oi", "OI", "int"),
+            ("oi_day_high", "oi_day_high", "int"),
+            ("oi_day_low", "oi_day_low", "int"),
+        ],
+    )
     for level, sdk_level in zip(ours.depth, theirs["depth"], strict=True):
-        compare(level, sdk_level, [(f, f, "int") for f in
-                ("bid_quantity", "ask_quantity", "bid_orders", "ask_orders")] +
-                [("bid_price", "bid_price", "price"), ("ask_price", "ask_price", "price")])
+        compare(
+            level,
+            sdk_level,
+            [(f, f, "int") for f in ("bid_quantity", "ask_quantity", "bid_orders", "ask_orders")]
+            + [("bid_price", "bid_price", "price"), ("ask_price", "ask_price", "price")],
+        )
 
 
 @HYPOTHESIS
@@ -252,8 +371,9 @@ def test_oi_status_and_disconnect_agree_with_sdk(sdk, key, oi, reason):
 def test_several_packets_in_one_frame_all_decode_where_the_sdk_sees_one(sdk, ticks):
     frame = b"".join(encode_ticker(k, ltp=p, ltt=0) for k, p in ticks)
     decoded = Decoder({(k.segment, k.security_id): 0.05 for k, _ in ticks}).decode(frame)
-    assert [(p.segment, p.security_id, p.ltp) for p in decoded] == \
-        [(k.segment, k.security_id, p) for k, p in ticks]
+    assert [(p.segment, p.security_id, p.ltp) for p in decoded] == [
+        (k.segment, k.security_id, p) for k, p in ticks
+    ]
     assert sdk.process_data(frame)["security_id"] == ticks[0][0].security_id  # the rest is lost
 
 
@@ -287,21 +407,33 @@ def test_random_bytes_raise_only_decode_error(data):
 
 
 def _code(packet) -> int:
-    return {Ticker: 2, Quote: 4, OpenInterest: 5, PrevClose: 6, MarketStatus: 7, Full: 8,
-            Disconnect: 50}[type(packet)]
+    return {
+        Ticker: 2,
+        Quote: 4,
+        OpenInterest: 5,
+        PrevClose: 6,
+        MarketStatus: 7,
+        Full: 8,
+        Disconnect: 50,
+    }[type(packet)]
 
 
 VALID_FRAMES = [
-    encode_ticker(RELIANCE, ltp=1612.35, ltt=1), encode_quote(Quote(
-        1, 2885, 1.0, 1, 1, 1.0, 1, 1, 1, 1.0, 1.0, 1.0, 1.0)),
-    encode_full(sample_full(RELIANCE)), encode_oi(RELIANCE, oi=1),
-    encode_prev_close(RELIANCE, prev_close=1.0), encode_disconnect(805),
+    encode_ticker(RELIANCE, ltp=1612.35, ltt=1),
+    encode_quote(Quote(1, 2885, 1.0, 1, 1, 1.0, 1, 1, 1, 1.0, 1.0, 1.0, 1.0)),
+    encode_full(sample_full(RELIANCE)),
+    encode_oi(RELIANCE, oi=1),
+    encode_prev_close(RELIANCE, prev_close=1.0),
+    encode_disconnect(805),
 ]
 
 
 @settings(max_examples=2000, deadline=None)
-@given(frames=st.lists(st.sampled_from(VALID_FRAMES), min_size=1, max_size=4),
-       cut=st.integers(1, 400), noise=st.binary(max_size=7))
+@given(
+    frames=st.lists(st.sampled_from(VALID_FRAMES), min_size=1, max_size=4),
+    cut=st.integers(1, 400),
+    noise=st.binary(max_size=7),
+)
 def test_truncated_or_extended_frames_raise_only_decode_error(frames, cut, noise):
     whole = b"".join(frames)
     boundaries = {sum(len(f) for f in frames[:i]) for i in range(len(frames) + 1)}
@@ -313,8 +445,11 @@ def test_truncated_or_extended_frames_raise_only_decode_error(frames, cut, noise
 
 # --- the feed's hot path ------------------------------------------------------------
 
-price_frames = st.lists(st.tuples(st.sampled_from([2, 4, 8, 6]), st.integers(1, 40),
-                                  prices_below_2_17), min_size=1, max_size=40)
+price_frames = st.lists(
+    st.tuples(st.sampled_from([2, 4, 8, 6]), st.integers(1, 40), prices_below_2_17),
+    min_size=1,
+    max_size=40,
+)
 
 
 def _frame(code: int, sid: int, price: float) -> bytes:
@@ -324,8 +459,7 @@ def _frame(code: int, sid: int, price: float) -> bytes:
     if code == 6:
         return encode_prev_close(key, prev_close=price)
     if code == 4:
-        return encode_quote(Quote(1, sid, price, 1, 1, price, 1, 1, 1, price, price, price,
-                                  price))
+        return encode_quote(Quote(1, sid, price, 1, 1, price, 1, 1, 1, price, price, price, price))
     return encode_full(sample_full(key, ltp=price))
 
 
@@ -335,7 +469,7 @@ def test_scanner_keeps_the_latest_ltp_per_key_exactly_as_the_decoder_decodes_it(
     decoder = Decoder({(1, sid): 0.05 for sid in range(1, 41)})
     scanner = LtpScanner(decoder)
     encoded = [_frame(*f) for f in frames]
-    for frame in ([b"".join(encoded)] if pack else encoded):
+    for frame in [b"".join(encoded)] if pack else encoded:
         assert scanner.scan(frame) is None
     expected, closes = {}, {}
     for frame in encoded:
@@ -353,16 +487,23 @@ def test_scanner_keeps_the_latest_ltp_per_key_exactly_as_the_decoder_decodes_it(
 def test_scanner_reports_disconnects_and_rejects_what_the_decoder_rejects():
     scanner = LtpScanner(Decoder())
     assert scanner.scan(encode_disconnect(807)).reason == 807
-    for frame in (b"", b"\x02" * 15, encode_ticker(RELIANCE, ltp=1.0, ltt=0)[:-1],
-                  b"\x63" * 16, encode_ticker(RELIANCE, ltp=1.0, ltt=0) * 2 + b"\x02"):
+    for frame in (
+        b"",
+        b"\x02" * 15,
+        encode_ticker(RELIANCE, ltp=1.0, ltt=0)[:-1],
+        b"\x63" * 16,
+        encode_ticker(RELIANCE, ltp=1.0, ltt=0) * 2 + b"\x02",
+    ):
         with pytest.raises(DecodeError):
             scanner.scan(frame)
     assert scanner.drain() == {}  # nothing from a bad frame was kept
     # A frame of one price packet is checked when drained: a bad one is dropped and counted.
     assert scanner.scan(encode_ticker(RELIANCE, ltp=1612.35, ltt=0)) is None
     scanner.drain()
-    for bad in (struct.pack("<BHBIfI", 2, 16, 1, 2885, float("inf"), 0),
-                struct.pack("<BHBIfI", 2, 16, 1, 2885, float("nan"), 0)):
+    for bad in (
+        struct.pack("<BHBIfI", 2, 16, 1, 2885, float("inf"), 0),
+        struct.pack("<BHBIfI", 2, 16, 1, 2885, float("nan"), 0),
+    ):
         scanner.scan(bad)
         assert scanner.drain() == {}
     assert scanner.malformed == 2

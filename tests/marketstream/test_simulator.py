@@ -1,4 +1,5 @@
 """The simulator speaks DhanHQ's protocol: the official SDK and our client both work with it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -42,13 +43,16 @@ def on_grid(price: str, tick: str = "0.05") -> bool:
     return Decimal(price) % Decimal(tick) == 0
 
 
-def test_official_sdk_subscribes_in_all_three_modes_and_decodes(simulator, monkeypatch,
-                                                                sim_credentials):
+def test_official_sdk_subscribes_in_all_three_modes_and_decodes(
+    simulator, monkeypatch, sim_credentials
+):
     monkeypatch.setattr(MarketFeed, "market_feed_wss", f"ws://127.0.0.1:{simulator.port}")
     client_id, token = sim_credentials
-    instruments = [(MarketFeed.NSE, "2885", MarketFeed.Ticker),
-                   (MarketFeed.NSE, "11536", MarketFeed.Quote),
-                   (MarketFeed.IDX, "13", MarketFeed.Full)]
+    instruments = [
+        (MarketFeed.NSE, "2885", MarketFeed.Ticker),
+        (MarketFeed.NSE, "11536", MarketFeed.Quote),
+        (MarketFeed.IDX, "13", MarketFeed.Full),
+    ]
 
     def run_sdk():
         feed = MarketFeed(DhanContext(client_id, token), instruments, version="v2")
@@ -84,8 +88,7 @@ def test_official_sdk_rest_ticker_data_against_simulator(simulator, sim_credenti
     assert on_grid(repr(data["NSE_EQ"]["2885"]["last_price"]))
 
 
-def test_rest_rejects_wrong_token_and_more_than_one_request_per_second(simulator,
-                                                                       sim_credentials):
+def test_rest_rejects_wrong_token_and_more_than_one_request_per_second(simulator, sim_credentials):
     client_id, token = sim_credentials
     bad = DhanContext(client_id, "wrong-token")
     bad.get_dhan_http().base_url = f"http://127.0.0.1:{simulator.rest_port}/v2"
@@ -115,16 +118,20 @@ async def test_our_client_subscribes_in_batches_and_decodes_ticks(simulator, sim
                         seen[p.security_id] = Ticker
                 if len(seen) == 150:
                     break
-    counts = [r["InstrumentCount"] for _, r in simulator.requests
-              if isinstance(r, dict) and r.get("RequestCode") == 15]
+    counts = [
+        r["InstrumentCount"]
+        for _, r in simulator.requests
+        if isinstance(r, dict) and r.get("RequestCode") == 15
+    ]
     assert counts == [100, 50]
 
 
 async def test_packed_frames_are_all_decoded(sim_credentials):
     from marketstream.simulator import DhanSimulator, SimulatorConfig
 
-    sim = DhanSimulator(SimulatorConfig(port=0, rest_port=0, ticks_per_second=20,
-                                        pack_frames=True)).start()
+    sim = DhanSimulator(
+        SimulatorConfig(port=0, rest_port=0, ticks_per_second=20, pack_frames=True)
+    ).start()
     try:
         async with FeedConnection(creds(sim, *sim_credentials), decoder=Decoder()) as conn:
             await conn.subscribe([InstrumentKey(1, 1), InstrumentKey(1, 2)], mode=FeedMode.TICKER)
@@ -140,8 +147,10 @@ async def test_packed_frames_are_all_decoded(sim_credentials):
         sim.stop()
 
 
-@pytest.mark.parametrize(("client_id", "token", "reason"), [
-    ("1000000001", "wrong-token", 809), ("999", "demo-token", 808)])
+@pytest.mark.parametrize(
+    ("client_id", "token", "reason"),
+    [("1000000001", "wrong-token", 809), ("999", "demo-token", 808)],
+)
 async def test_wrong_credentials_get_a_disconnect_packet(simulator, client_id, token, reason):
     async with FeedConnection(creds(simulator, client_id, token), decoder=Decoder()) as conn:
         with pytest.raises(FeedAuthError) as err:
@@ -153,8 +162,9 @@ async def test_wrong_credentials_get_a_disconnect_packet(simulator, client_id, t
 
 
 async def test_sixth_connection_evicts_the_oldest_with_805(simulator, sim_credentials):
-    conns = [FeedConnection(creds(simulator, *sim_credentials), decoder=Decoder())
-             for _ in range(6)]
+    conns = [
+        FeedConnection(creds(simulator, *sim_credentials), decoder=Decoder()) for _ in range(6)
+    ]
     for conn in conns[:5]:
         await conn.connect()
     async with asyncio.timeout(5):

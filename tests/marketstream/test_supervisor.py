@@ -1,4 +1,5 @@
 """Feed threads in one process (embedded mode) against the simulator: life, failures, leaks."""
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,9 @@ SECRET = "S3CRET-T0KEN-do-not-log"
 
 @pytest.fixture
 def sim():
-    simulator = DhanSimulator(SimulatorConfig(port=0, rest_port=0, ticks_per_second=20,
-                                              access_token=SECRET, seed=2)).start()
+    simulator = DhanSimulator(
+        SimulatorConfig(port=0, rest_port=0, ticks_per_second=20, access_token=SECRET, seed=2)
+    ).start()
     yield simulator
     simulator.stop()
 
@@ -76,8 +78,9 @@ def test_ticks_reach_the_cache_and_a_stop_request_ends_the_thread(env, sim, supe
     row = stream(key)
     assert (row.state, row.stopped_reason) == (Stream.State.STOPPED, "stop requested")
     unsubscribed = [r for _, r in sim.requests if isinstance(r, dict) and r["RequestCode"] == 18]
-    assert {i["SecurityId"] for r in unsubscribed for i in r["InstrumentList"]} == \
-        {k.split(":")[1] for k in keys}
+    assert {i["SecurityId"] for r in unsubscribed for i in r["InstrumentList"]} == {
+        k.split(":")[1] for k in keys
+    }
     wait_until(lambda: sim.connection_count == 0, what="socket closed")
 
 
@@ -99,8 +102,10 @@ def test_a_dropped_connection_reconnects_and_resubscribes_everything(env, sim, s
     sim.drop_connections()
     wait_until(lambda: sim.connections_total == 2, what="reconnect")
     wait_until(lambda: {str(k) for k in sim.subscribed_keys()} == expected, what="resubscribed")
-    wait_until(lambda: stream(key).reconnects >= 1 and stream(key).state == "running",
-               what="reconnect recorded")
+    wait_until(
+        lambda: stream(key).reconnects >= 1 and stream(key).state == "running",
+        what="reconnect recorded",
+    )
 
 
 def test_a_silent_socket_is_reconnected_by_the_watchdog(env, sim, supervisor):
@@ -125,8 +130,9 @@ def test_a_wrong_token_stops_the_stream_with_a_clear_error(env, sim, supervisor)
     assert "wrong-token-value" not in row.last_error
 
 
-def test_streams_stop_at_the_close_and_beat_restarts_them_at_the_open(env, sim, supervisor,
-                                                                    monkeypatch):
+def test_streams_stop_at_the_close_and_beat_restarts_them_at_the_open(
+    env, sim, supervisor, monkeypatch
+):
     key = want()
     supervisor.start(key)
     wait_until(lambda: stream(key).state == "running", what="running")
@@ -136,7 +142,10 @@ def test_streams_stop_at_the_close_and_beat_restarts_them_at_the_open(env, sim, 
     wait_until(lambda: supervisor.active_stream_count() == 0, timeout=8, what="stop at close")
     row = stream(key)
     assert (row.state, row.stopped_reason, row.desired_state) == (
-        Stream.State.MARKET_CLOSED, "market closed", Stream.Desired.RUNNING)
+        Stream.State.MARKET_CLOSED,
+        "market closed",
+        Stream.Desired.RUNNING,
+    )
     assert supervise() == []  # closed: beat starts nothing
     outcome = supervisor.start(key)
     assert not outcome.started and "market is closed" in outcome.message
@@ -147,8 +156,7 @@ def test_streams_stop_at_the_close_and_beat_restarts_them_at_the_open(env, sim, 
     wait_until(lambda: supervisor.active_stream_count() == 1, what="restarted at the open")
 
 
-def test_200_start_stop_cycles_leave_threads_and_sockets_where_they_began(env, sim,
-                                                                        supervisor):
+def test_200_start_stop_cycles_leave_threads_and_sockets_where_they_began(env, sim, supervisor):
     key = want()
     process = psutil.Process()
 
@@ -198,13 +206,16 @@ def test_no_log_record_at_any_level_carries_the_token(env, sim, supervisor, capl
 
 
 @pytest.mark.parametrize("backend", ["embedded", "redis"])
-def test_a_sixth_stream_for_one_client_id_is_refused_clearly(env, sim, supervisor, backend,
-                                                            request):
+def test_a_sixth_stream_for_one_client_id_is_refused_clearly(
+    env, sim, supervisor, backend, request
+):
     if backend == "redis":
         env.REDIS_URL = request.getfixturevalue("redis_url")
     symbols = ["RELIANCE", "TCS", "HDFCBANK", "INFY", "ITC", "SBIN"]
-    keys = [request_start(spec=StreamSpec("swing", symbols=(s,)), mode="ticker",
-                          enqueue=False)[0].key for s in symbols]  # fmt: skip
+    keys = [
+        request_start(spec=StreamSpec("swing", symbols=(s,)), mode="ticker", enqueue=False)[0].key
+        for s in symbols
+    ]
     for key in keys[:5]:
         assert supervisor.start(key).started
     with pytest.raises(StreamStartError, match="allows 5 feed connections per client id"):
@@ -223,8 +234,7 @@ def test_more_than_5000_instruments_on_one_stream_is_refused_clearly(env):
     assert not Stream.objects.exists()
 
 
-def test_a_stream_lock_survives_redis_going_away_and_yields_to_a_new_holder(settings,
-                                                                           redis_server):
+def test_a_stream_lock_survives_redis_going_away_and_yields_to_a_new_holder(settings, redis_server):
     from marketstream.supervisor import _StreamLock
 
     settings.REDIS_URL = redis_server.url

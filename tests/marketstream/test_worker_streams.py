@@ -1,5 +1,6 @@
 """Streams in a real Celery worker (thread pool) with a real redis-server, driven by the
 manage.py commands from other processes, against the DhanHQ simulator."""
+
 from __future__ import annotations
 
 import json
@@ -23,27 +24,52 @@ class Stack:
         self.sim_port = free_port()
         self.sim = self.start_simulator(token=TOKEN)
         self.env = manage_env(
-            DATABASE_URL=f"sqlite:///{tmp_path / 'worker.sqlite3'}", REDIS_URL=redis_server.url,
-            DHANHQ_FEED_URL=f"ws://127.0.0.1:{self.sim_port}", DHANHQ_CLIENT_ID="1000000001",
-            DHANHQ_ACCESS_TOKEN=TOKEN, DEV_MODE="true", DHANHQ_WATCHDOG_SILENCE_SECONDS="2",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'worker.sqlite3'}",
+            REDIS_URL=redis_server.url,
+            DHANHQ_FEED_URL=f"ws://127.0.0.1:{self.sim_port}",
+            DHANHQ_CLIENT_ID="1000000001",
+            DHANHQ_ACCESS_TOKEN=TOKEN,
+            DEV_MODE="true",
+            DHANHQ_WATCHDOG_SILENCE_SECONDS="2",
             DHANHQ_RECONNECT_MAX_DELAY_SECONDS="0.5",
         )
         manage("migrate", "--noinput", env=self.env)
         manage("load_instruments", env=self.env)
         manage("load_screeners", env=self.env)
         self.worker = ManagedProcess(
-            [sys.executable, "-m", "celery", "-A", "marketstream", "worker", "-Q",
-             "streams,celery", "-P", "threads", "-c", "4", "--without-mingle",
-             "--without-gossip", "-l", "INFO", "-n", f"w{self.sim_port}@%h"],
-            env=self.env, log=tmp_path / "worker.log")  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "marketstream",
+                "worker",
+                "-Q",
+                "streams,celery",
+                "-P",
+                "threads",
+                "-c",
+                "4",
+                "--without-mingle",
+                "--without-gossip",
+                "-l",
+                "INFO",
+                "-n",
+                f"w{self.sim_port}@%h",
+            ],
+            env=self.env,
+            log=tmp_path / "worker.log",
+        )
         processes.append(self.worker)
         self.control = Celery(broker=redis_server.url)
-        wait_until(lambda: self.control.control.ping(timeout=0.5), timeout=30,
-                   what="worker ready")  # fmt: skip
+        wait_until(lambda: self.control.control.ping(timeout=0.5), timeout=30, what="worker ready")
 
     def start_simulator(self, *, token: str) -> DhanSimulator:
-        return DhanSimulator(SimulatorConfig(port=self.sim_port, rest_port=0, access_token=token,
-                                             ticks_per_second=10, seed=3)).start()  # fmt: skip
+        return DhanSimulator(
+            SimulatorConfig(
+                port=self.sim_port, rest_port=0, access_token=token, ticks_per_second=10, seed=3
+            )
+        ).start()
 
     def manage(self, *args: str) -> str:
         return manage(*args, env=self.env)
@@ -57,7 +83,8 @@ class Stack:
 
     def locks(self) -> list[bytes]:
         return self.redis.keys("market_stream:lock:*") + self.redis.keys(
-            "market_stream:connection:*")
+            "market_stream:connection:*"
+        )
 
 
 @pytest.fixture
@@ -71,8 +98,10 @@ def stack(tmp_path, redis_server, processes):
 def test_a_stream_started_by_command_runs_once_survives_failures_and_stops_on_request(stack):
     key = stack.manage("start_stream", "--type", "swing", "--symbols", "RELIANCE,TCS").strip()
     assert key == "type:swing|symbols:RELIANCE,TCS"
-    wait_until(lambda: stack.redis.get("ltp:NSE_EQ:2885") and stack.redis.get("ltp:NSE_EQ:11536"),
-               what="ticks in Redis")  # fmt: skip
+    wait_until(
+        lambda: stack.redis.get("ltp:NSE_EQ:2885") and stack.redis.get("ltp:NSE_EQ:11536"),
+        what="ticks in Redis",
+    )
     assert stack.redis.ttl("ltp:NSE_EQ:2885") <= 30
     assert float(stack.redis.get("ltp:NSE_EQ:2885")) > 0
     assert stack.threads() == [key]
@@ -83,8 +112,7 @@ def test_a_stream_started_by_command_runs_once_survives_failures_and_stops_on_re
     # The same key again, by command and straight into the queue: still one feed.
     stack.manage("start_stream", "--type", "swing", "--symbols", "TCS,RELIANCE")
     for _ in range(2):
-        stack.control.send_task("marketstream.tasks.start_stream_task", args=[key],
-                                queue="streams")  # fmt: skip
+        stack.control.send_task("marketstream.tasks.start_stream_task", args=[key], queue="streams")
     time.sleep(1.5)
     assert stack.threads() == [key] and stack.sim.connections_total == 1
 
@@ -92,8 +120,10 @@ def test_a_stream_started_by_command_runs_once_survives_failures_and_stops_on_re
     stack.sim.stop()
     time.sleep(1)
     stack.sim = stack.start_simulator(token=TOKEN)
-    wait_until(lambda: {str(k) for k in stack.sim.subscribed_keys()} ==
-               {"NSE_EQ:2885", "NSE_EQ:11536"}, what="resubscribed after restart")  # fmt: skip
+    wait_until(
+        lambda: {str(k) for k in stack.sim.subscribed_keys()} == {"NSE_EQ:2885", "NSE_EQ:11536"},
+        what="resubscribed after restart",
+    )
 
     # Connected but silent: the watchdog reconnects.
     before = stack.sim.connections_total
@@ -135,5 +165,7 @@ def test_sigterm_leaves_no_thread_socket_or_lock_behind(stack):
     status = stack.status()
     for key in keys:
         assert (status[key]["state"], status[key]["stopped_reason"]) == (
-            "stopped", "worker shutdown")
+            "stopped",
+            "worker shutdown",
+        )
         assert status[key]["desired"] == "running"  # beat starts it again on a live worker

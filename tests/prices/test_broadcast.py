@@ -1,5 +1,6 @@
 """The broadcaster against a real redis-server: one leader at a time, and a new leader's
 first window carries every last-known price (what was published while nobody led)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -61,7 +62,8 @@ async def flush(sink: PriceSink, prices: dict[str, float]) -> None:
 
 
 async def test_a_new_leader_first_sends_every_last_known_price_then_only_changes(
-        full_stack, member):  # fmt: skip
+    full_stack, member
+):
     channel = member
     await flush(full_stack, {"NSE_EQ:2885": 1519.9, "IDX_I:13": 26150.05})  # nobody leads
     broadcaster = Broadcaster()
@@ -78,7 +80,8 @@ async def test_a_new_leader_first_sends_every_last_known_price_then_only_changes
 
 
 async def test_one_leader_at_a_time_and_the_standby_takes_over_without_losing_a_price(
-        full_stack, member):  # fmt: skip
+    full_stack, member
+):
     channel = member
     first, second = Broadcaster(), Broadcaster()
     first.ensure_running()

@@ -1,4 +1,5 @@
 """The price cache in both backends: what one flush writes and what pages read back."""
+
 import json
 
 import pytest
@@ -27,7 +28,9 @@ def test_one_flush_writes_live_last_and_previous_close(store):
     sink.put_prev_closes({"NSE_EQ:2885": 1500.0})
     assert sink.flush() == 2 and sink.flush() == 0
     assert store.read(["NSE_EQ:2885", "IDX_I:13", "NSE_EQ:1"]) == {
-        "NSE_EQ:2885": 1519.9, "IDX_I:13": 26150.05}
+        "NSE_EQ:2885": 1519.9,
+        "IDX_I:13": 26150.05,
+    }
     quotes = store.read_quotes(["NSE_EQ:2885", "NSE_EQ:1"])
     assert quotes.live == quotes.last == {"NSE_EQ:2885": 1519.9}
     assert quotes.prev_close == {"NSE_EQ:2885": 1500.0}
@@ -40,5 +43,8 @@ def test_one_flush_writes_live_last_and_previous_close(store):
             if message:
                 break
         messages.append(message["data"])
-    assert json.loads(messages[0]) == {"type": "ltp_batch", "ts": 1_700_000_000.5,
-                                       "prices": {"NSE_EQ:2885": 1519.9, "IDX_I:13": 26150.05}}
+    assert json.loads(messages[0]) == {
+        "type": "ltp_batch",
+        "ts": 1_700_000_000.5,
+        "prices": {"NSE_EQ:2885": 1519.9, "IDX_I:13": 26150.05},
+    }

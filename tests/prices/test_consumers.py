@@ -1,4 +1,5 @@
 """The `/ws/dashboard/` protocol, message by message, in one process (in-memory layer)."""
+
 from __future__ import annotations
 
 import json
@@ -34,9 +35,16 @@ SEQ_BASE = 2_000_000_000_000  # above the broadcaster's own (wall-clock ms) wind
 
 
 async def window(seq: int, prices: dict, *, status: str = "not_running", ts: float = 9e9):
-    await get_channel_layer().group_send(GROUP, {
-        "type": "ltp.window", "seq": SEQ_BASE + seq, "ts": ts, "status": status,
-        "prices": json.dumps(prices)})
+    await get_channel_layer().group_send(
+        GROUP,
+        {
+            "type": "ltp.window",
+            "seq": SEQ_BASE + seq,
+            "ts": ts,
+            "status": status,
+            "prices": json.dumps(prices),
+        },
+    )
 
 
 async def test_subscribe_acks_then_snapshots_from_the_cache():
@@ -46,12 +54,10 @@ async def test_subscribe_acks_then_snapshots_from_the_cache():
     ws = await connect()
     await ws.send_json_to({"action": "subscribe", "keys": ["NSE_EQ:2885", "NSE_EQ:1333"]})
     assert await ws.receive_json_from() == {"type": "ack", "action": "subscribe", "count": 2}
-    assert await ws.receive_json_from() == {"type": "snapshot",
-                                            "prices": {"NSE_EQ:2885": 1519.9}}
+    assert await ws.receive_json_from() == {"type": "snapshot", "prices": {"NSE_EQ:2885": 1519.9}}
     await ws.send_json_to({"action": "subscribe", "keys": ["IDX_I:13", "NSE_EQ:2885"]})
     assert (await ws.receive_json_from())["count"] == 3
-    assert (await ws.receive_json_from())["prices"] == {"IDX_I:13": 26150.05,
-                                                        "NSE_EQ:2885": 1519.9}
+    assert (await ws.receive_json_from())["prices"] == {"IDX_I:13": 26150.05, "NSE_EQ:2885": 1519.9}
     await ws.send_json_to({"action": "unsubscribe", "keys": ["NSE_EQ:2885"]})
     assert await ws.receive_json_from() == {"type": "ack", "action": "unsubscribe", "count": 2}
     await ws.disconnect()
@@ -65,8 +71,12 @@ async def test_updates_carry_only_subscribed_changed_keys_once_per_window():
         await ws.receive_json_from()
         await ws.receive_json_from()
     await window(10, {"NSE_EQ:2885": 1520.0, "NSE_EQ:11536": 3150.5, "NSE_EQ:1": 5.0})
-    assert await a.receive_json_from() == {"type": "screener_ltp_update", "seq": SEQ_BASE + 10,
-                                           "ts": 9e9, "prices": {"NSE_EQ:2885": 1520.0}}
+    assert await a.receive_json_from() == {
+        "type": "screener_ltp_update",
+        "seq": SEQ_BASE + 10,
+        "ts": 9e9,
+        "prices": {"NSE_EQ:2885": 1520.0},
+    }
     assert (await b.receive_json_from())["prices"] == {"NSE_EQ:11536": 3150.5}
     await window(10, {"NSE_EQ:2885": 1400.0})  # the same window again: dropped
     await window(9, {"NSE_EQ:2885": 1400.0})  # an older one: dropped
@@ -109,10 +119,14 @@ BAD_INPUT = [
     (json.dumps({"action": "subscribe", "keys": ["XYZ:1"]}), "unknown segment 'XYZ'"),
     (json.dumps({"action": "subscribe", "keys": ["NSE_EQ:12a"]}), "malformed security id"),
     (json.dumps({"action": "subscribe", "keys": [5]}), "empty instrument key"),
-    (json.dumps({"action": "subscribe", "keys": [f"NSE_EQ:{i}" for i in range(1, 1002)]}),
-     "too many keys: 1001 > 1000"),
-    (json.dumps({"action": "subscribe", "keys": ["NSE_EQ:1"], "pad": "x" * 70_000}),
-     "frame over 64 KiB"),
+    (
+        json.dumps({"action": "subscribe", "keys": [f"NSE_EQ:{i}" for i in range(1, 1002)]}),
+        "too many keys: 1001 > 1000",
+    ),
+    (
+        json.dumps({"action": "subscribe", "keys": ["NSE_EQ:1"], "pad": "x" * 70_000}),
+        "frame over 64 KiB",
+    ),
 ]
 
 
@@ -131,8 +145,7 @@ async def test_binary_frames_and_more_than_1000_keys_in_total_are_refused():
     ws = await connect()
     await ws.send_to(bytes_data=b"\x00\x01")
     assert "binary frames" in (await ws.receive_json_from())["error"]
-    await ws.send_json_to({"action": "subscribe",
-                           "keys": [f"NSE_EQ:{i}" for i in range(1, 1001)]})
+    await ws.send_json_to({"action": "subscribe", "keys": [f"NSE_EQ:{i}" for i in range(1, 1001)]})
     assert (await ws.receive_json_from())["count"] == 1000
     await ws.receive_json_from()
     await ws.send_json_to({"action": "subscribe", "keys": ["NSE_EQ:5000"]})

@@ -1,5 +1,6 @@
 """One group member per web process: each window is received once and handed to every
 local consumer; a snapshot in flight holds the windows that arrive meanwhile."""
+
 from __future__ import annotations
 
 import asyncio
@@ -44,9 +45,16 @@ async def subscribe(ws: WebsocketCommunicator, keys: list[str]) -> None:
 
 async def window(prices: dict, *, ts: float = 9e9) -> int:
     seq = next(_seqs)
-    await get_channel_layer().group_send(GROUP, {
-        "type": "ltp.window", "seq": seq, "ts": ts, "status": "not_running",
-        "prices": json.dumps(prices)})  # fmt: skip
+    await get_channel_layer().group_send(
+        GROUP,
+        {
+            "type": "ltp.window",
+            "seq": seq,
+            "ts": ts,
+            "status": "not_running",
+            "prices": json.dumps(prices),
+        },
+    )
     return seq
 
 
@@ -100,8 +108,7 @@ async def test_windows_during_a_snapshot_wait_for_it_and_arrive_merged_after_it(
     await received_by_fanout(before + 3)
     assert await ws.receive_nothing(timeout=0.1)
     GatedSnapshotConsumer.gate.set()
-    assert await ws.receive_json_from() == {"type": "snapshot",
-                                            "prices": {"NSE_EQ:2885": 1500.0}}
+    assert await ws.receive_json_from() == {"type": "snapshot", "prices": {"NSE_EQ:2885": 1500.0}}
     update = await ws.receive_json_from()
     assert update["type"] == "screener_ltp_update"
     assert update["seq"] == last

@@ -1,6 +1,7 @@
 """End to end with real processes: redis-server, a Celery worker, the DhanHQ simulator and
 two (then four) daphne processes; WebSocket clients on all of them see exactly their keys,
 once per window, also when the broadcasting process dies."""
+
 from __future__ import annotations
 
 import asyncio
@@ -66,29 +67,65 @@ class Client:
 def make_stack(tmp_path, processes, request):
     """`make_stack(web_count)`: the whole deployment, with `web_count` daphne processes
     (and the session's redis-server unless another URL is given)."""
-    sim = DhanSimulator(SimulatorConfig(port=free_port(), rest_port=0, ticks_per_second=8,
-                                        seed=4)).start()  # fmt: skip
+    sim = DhanSimulator(
+        SimulatorConfig(port=free_port(), rest_port=0, ticks_per_second=8, seed=4)
+    ).start()
 
-    def make(web_count: int, *, redis_url: str | None = None
-             ) -> tuple[dict[str, str], list[int], DhanSimulator, list[ManagedProcess]]:
+    def make(
+        web_count: int, *, redis_url: str | None = None
+    ) -> tuple[dict[str, str], list[int], DhanSimulator, list[ManagedProcess]]:
         redis_url = redis_url or request.getfixturevalue("redis_url")
         env = manage_env(
-            DATABASE_URL=f"sqlite:///{tmp_path / 'fanout.sqlite3'}", REDIS_URL=redis_url,
-            DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim.port}", DHANHQ_CLIENT_ID="1000000001",
-            DHANHQ_ACCESS_TOKEN="demo-token", DEV_MODE="true",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'fanout.sqlite3'}",
+            REDIS_URL=redis_url,
+            DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim.port}",
+            DHANHQ_CLIENT_ID="1000000001",
+            DHANHQ_ACCESS_TOKEN="demo-token",
+            DEV_MODE="true",
             LTP_BROADCAST_INTERVAL_MS=str(WINDOW_MS),
-        )  # fmt: skip
+        )
         for command in ("migrate", "load_instruments", "load_screeners"):
             manage(command, env=env)
-        processes.append(ManagedProcess(
-            [sys.executable, "-m", "celery", "-A", "marketstream", "worker", "-Q",
-             "streams,celery", "-P", "threads", "-c", "6", "--without-mingle",
-             "--without-gossip"], env=env, log=tmp_path / "worker.log"))  # fmt: skip
+        processes.append(
+            ManagedProcess(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "marketstream",
+                    "worker",
+                    "-Q",
+                    "streams,celery",
+                    "-P",
+                    "threads",
+                    "-c",
+                    "6",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                env=env,
+                log=tmp_path / "worker.log",
+            )
+        )
         ports = [free_port() for _ in range(web_count)]
-        webs = [ManagedProcess(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "marketstream.asgi:application"], env=env, log=tmp_path / f"web{i}.log")
-            for i, port in enumerate(ports)]  # fmt: skip
+        webs = [
+            ManagedProcess(
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "marketstream.asgi:application",
+                ],
+                env=env,
+                log=tmp_path / f"web{i}.log",
+            )
+            for i, port in enumerate(ports)
+        ]
         processes.extend(webs)
         for port in ports:
             wait_for_port(port)
@@ -137,15 +174,19 @@ def assert_only_its_keys_once_per_window(client: Client) -> None:
 
 async def test_clients_on_two_daphne_processes_get_their_keys_once_per_window(make_stack):
     env, (web1, web2), sim, _ = make_stack(2)
-    swing = manage("start_stream", "--type", "swing", "--symbols", ",".join(SWING),
-                   env=env).strip()  # fmt: skip
-    longterm = manage("start_stream", "--type", "longterm", "--symbols", ",".join(LONGTERM),
-                      env=env).strip()  # fmt: skip
+    swing = manage("start_stream", "--type", "swing", "--symbols", ",".join(SWING), env=env).strip()
+    longterm = manage(
+        "start_stream", "--type", "longterm", "--symbols", ",".join(LONGTERM), env=env
+    ).strip()
     all_keys = await subscribed_keys(sim, 12)
     assert len(all_keys) == 12
     set1, set2 = all_keys[:7], all_keys[5:]  # overlapping on purpose
-    clients = [Client("a", web1, set1), Client("b", web2, set2), Client("c", web1, set2),
-               Client("d", web2, set1)]
+    clients = [
+        Client("a", web1, set1),
+        Client("b", web2, set2),
+        Client("c", web1, set2),
+        Client("d", web2, set1),
+    ]
     stop = asyncio.Event()
     ready = [asyncio.Event() for _ in clients]
     tasks = [asyncio.create_task(c.run(stop, r)) for c, r in zip(clients, ready, strict=True)]
@@ -158,8 +199,9 @@ async def test_clients_on_two_daphne_processes_get_their_keys_once_per_window(ma
         assert_only_its_keys_once_per_window(client)
     # Clients with the same keys on different processes saw the same windows.
     for x, y in ((clients[0], clients[3]), (clients[1], clients[2])):
-        assert {u["seq"]: u["prices"] for u in x.updates()[2:-2]}.items() <= \
-            {u["seq"]: u["prices"] for u in y.updates()}.items()
+        assert {u["seq"]: u["prices"] for u in x.updates()[2:-2]}.items() <= {
+            u["seq"]: u["prices"] for u in y.updates()
+        }.items()
     # The last price of the burst arrived: what clients last saw is what the cache says.
     cached = current_prices(web1, all_keys)
     assert set(cached) == set(all_keys)
@@ -169,8 +211,10 @@ async def test_clients_on_two_daphne_processes_get_their_keys_once_per_window(ma
 
 
 FIVE_STREAMS = [
-    ("swing", "RELIANCE,TCS,HDFCBANK"), ("swing", "INFY,ITC,SBIN"),
-    ("longterm", "LT,TITAN,MARUTI"), ("longterm", "WIPRO,ONGC,NTPC"),
+    ("swing", "RELIANCE,TCS,HDFCBANK"),
+    ("swing", "INFY,ITC,SBIN"),
+    ("longterm", "LT,TITAN,MARUTI"),
+    ("longterm", "WIPRO,ONGC,NTPC"),
     ("swing", "BHARTIARTL,ICICIBANK,AXISBANK"),
 ]
 
@@ -186,11 +230,15 @@ def gap_around(times: list[float], moment: float) -> float:
 
 
 async def test_four_processes_five_streams_and_the_broadcasting_process_going_away(
-        make_stack, redis_url):  # fmt: skip
+    make_stack, redis_url
+):
     env, ports, sim, webs = make_stack(4)
-    await asyncio.gather(*(asyncio.to_thread(manage, "start_stream", "--type", kind,
-                                             "--symbols", symbols, env=env)
-                           for kind, symbols in FIVE_STREAMS))  # fmt: skip
+    await asyncio.gather(
+        *(
+            asyncio.to_thread(manage, "start_stream", "--type", kind, "--symbols", symbols, env=env)
+            for kind, symbols in FIVE_STREAMS
+        )
+    )
     all_keys = await subscribed_keys(sim, 15)
     assert sim.connection_count == 5  # one feed per stream, the client id's five slots
     stop = asyncio.Event()
@@ -202,11 +250,13 @@ async def test_four_processes_five_streams_and_the_broadcasting_process_going_aw
         while not first.updates():
             await asyncio.sleep(0.05)
     assert leader_pid(redis_url) == webs[0].proc.pid
-    clients = [Client(f"{port}-{half}", port, keys) for port in ports[1:]
-               for half, keys in (("a", all_keys[:9]), ("b", all_keys[6:]))]  # fmt: skip
+    clients = [
+        Client(f"{port}-{half}", port, keys)
+        for port in ports[1:]
+        for half, keys in (("a", all_keys[:9]), ("b", all_keys[6:]))
+    ]
     ready += [asyncio.Event() for _ in clients]
-    tasks += [asyncio.create_task(c.run(stop, r)) for c, r in zip(clients, ready[1:],
-                                                                 strict=True)]  # fmt: skip
+    tasks += [asyncio.create_task(c.run(stop, r)) for c, r in zip(clients, ready[1:], strict=True)]
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 10)
     await asyncio.sleep(3)
     stopped_at = time.time()

@@ -1,4 +1,5 @@
 """Loading DhanHQ's scrip master: the real file, the sample, bad rows, all-or-nothing."""
+
 from decimal import Decimal
 
 import pytest
@@ -10,10 +11,12 @@ from prices.models import Instrument
 from tests.conftest import FULL_SCRIP_MASTER
 
 pytestmark = pytest.mark.django_db
-HEADER = ("SEM_EXM_EXCH_ID,SEM_SEGMENT,SEM_SMST_SECURITY_ID,SEM_INSTRUMENT_NAME,SEM_EXPIRY_CODE,"
-          "SEM_TRADING_SYMBOL,SEM_LOT_UNITS,SEM_CUSTOM_SYMBOL,SEM_EXPIRY_DATE,SEM_STRIKE_PRICE,"
-          "SEM_OPTION_TYPE,SEM_TICK_SIZE,SEM_EXPIRY_FLAG,SEM_EXCH_INSTRUMENT_TYPE,SEM_SERIES,"
-          "SM_SYMBOL_NAME\n")
+HEADER = (
+    "SEM_EXM_EXCH_ID,SEM_SEGMENT,SEM_SMST_SECURITY_ID,SEM_INSTRUMENT_NAME,SEM_EXPIRY_CODE,"
+    "SEM_TRADING_SYMBOL,SEM_LOT_UNITS,SEM_CUSTOM_SYMBOL,SEM_EXPIRY_DATE,SEM_STRIKE_PRICE,"
+    "SEM_OPTION_TYPE,SEM_TICK_SIZE,SEM_EXPIRY_FLAG,SEM_EXCH_INSTRUMENT_TYPE,SEM_SERIES,"
+    "SM_SYMBOL_NAME\n"
+)
 
 
 def tick(key: str) -> Decimal:
@@ -42,24 +45,37 @@ def test_loads_the_whole_real_scrip_master_with_tick_sizes_in_rupees(capsys):
 def test_bundled_sample_has_nifty_50_and_main_indices():
     call_command("load_instruments")
     keys = set(Instrument.objects.values_list("exchange_segment", "security_id"))
-    assert {("IDX_I", 13), ("IDX_I", 25), ("IDX_I", 51), ("NSE_EQ", 2885), ("NSE_EQ", 11536),
-            ("NSE_EQ", 1333)} <= keys
+    assert {
+        ("IDX_I", 13),
+        ("IDX_I", 25),
+        ("IDX_I", 51),
+        ("NSE_EQ", 2885),
+        ("NSE_EQ", 11536),
+        ("NSE_EQ", 1333),
+    } <= keys
     assert Instrument.objects.filter(exchange_segment="NSE_EQ").count() >= 50
 
 
 def test_bad_rows_are_reported_by_line_and_skipped(tmp_path):
     path = tmp_path / "master.csv"
-    path.write_text(HEADER
-                    + "NSE,E,2885,EQUITY,0,RELIANCE,1,Reliance,,,,10,NA,ES,EQ,RELIANCE IND\n"
-                    + "NSE,E,abc,EQUITY,0,BAD,1,Bad,,,,10,NA,ES,EQ,BAD\n"
-                    + "NSE,E,1333,EQUITY,0,HDFCBANK,1\n"
-                    + "XXX,Q,5,EQUITY,0,ODD,1,Odd,,,,10,NA,ES,EQ,ODD\n"
-                    + "NSE,E,2885,EQUITY,0,RELIANCE,1,Reliance,,,,10,NA,ES,EQ,RELIANCE IND\n"
-                    + "NSE,E,11536,EQUITY,0,TCS,1,TCS,,,,-5,NA,ES,EQ,TCS\n")
+    path.write_text(
+        HEADER
+        + "NSE,E,2885,EQUITY,0,RELIANCE,1,Reliance,,,,10,NA,ES,EQ,RELIANCE IND\n"
+        + "NSE,E,abc,EQUITY,0,BAD,1,Bad,,,,10,NA,ES,EQ,BAD\n"
+        + "NSE,E,1333,EQUITY,0,HDFCBANK,1\n"
+        + "XXX,Q,5,EQUITY,0,ODD,1,Odd,,,,10,NA,ES,EQ,ODD\n"
+        + "NSE,E,2885,EQUITY,0,RELIANCE,1,Reliance,,,,10,NA,ES,EQ,RELIANCE IND\n"
+        + "NSE,E,11536,EQUITY,0,TCS,1,TCS,,,,-5,NA,ES,EQ,TCS\n"
+    )
     report = load_scrip_master(path)
     assert report.loaded == 1
     assert [(s.line, s.reason.split(" ")[0]) for s in report.skipped] == [
-        (3, "bad"), (4, "wrong"), (5, "unknown"), (6, "duplicate"), (7, "bad")]
+        (3, "bad"),
+        (4, "wrong"),
+        (5, "unknown"),
+        (6, "duplicate"),
+        (7, "bad"),
+    ]
 
 
 def test_a_file_that_is_not_a_scrip_master_changes_nothing(tmp_path):

@@ -1,5 +1,6 @@
 """A client that never reads, for a minute of ticks: the server's memory stays bounded,
 the client is dropped when it stops answering pings, and other clients are unaffected."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,18 +23,36 @@ RSS_GROWTH_BOUND_BYTES = 30 * 1024 * 1024
 async def test_a_client_that_never_reads_costs_bounded_memory(tmp_path, processes):
     sim_port, web_port = free_port(), free_port()
     env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'slow.sqlite3'}", DEV_MODE="true",
-        DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}", DHANHQ_CLIENT_ID="1000000001",
-        DHANHQ_ACCESS_TOKEN="demo-token", LTP_BROADCAST_INTERVAL_MS="100",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'slow.sqlite3'}",
+        DEV_MODE="true",
+        DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}",
+        DHANHQ_CLIENT_ID="1000000001",
+        DHANHQ_ACCESS_TOKEN="demo-token",
+        LTP_BROADCAST_INTERVAL_MS="100",
     )
     for command in ("migrate", "load_instruments", "load_screeners"):
         await asyncio.to_thread(manage, command, env=env)
-    processes.append(ManagedProcess(
-        [sys.executable, "manage.py", "dhan_simulator", "--port", str(sim_port), "--rate", "20"],
-        env=env, log=tmp_path / "sim.log"))  # fmt: skip
+    processes.append(
+        ManagedProcess(
+            [
+                sys.executable,
+                "manage.py",
+                "dhan_simulator",
+                "--port",
+                str(sim_port),
+                "--rate",
+                "20",
+            ],
+            env=env,
+            log=tmp_path / "sim.log",
+        )
+    )
     wait_for_port(sim_port)
-    web = ManagedProcess([sys.executable, "manage.py", "run_web", "--port", str(web_port),
-                          "--demo-streams"], env=env, log=tmp_path / "web.log")  # fmt: skip
+    web = ManagedProcess(
+        [sys.executable, "manage.py", "run_web", "--port", str(web_port), "--demo-streams"],
+        env=env,
+        log=tmp_path / "web.log",
+    )
     processes.append(web)
     wait_for_port(web_port)
     instruments = _instruments(tmp_path / "slow.sqlite3")

@@ -1,4 +1,5 @@
 """The JSON API: current prices (cache, REST fallback, rate limit, 400s) and health."""
+
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,12 +26,19 @@ def cache_prices(**prices: float) -> None:
     sink.flush()
 
 
-@pytest.mark.parametrize(("query", "error"), [
-    ("", "missing 'keys'"), ("?keys=", "missing 'keys'"), ("?keys=%20", "missing 'keys'"),
-    ("?keys=NSE_EQ", "malformed instrument key"), ("?keys=NSE_EQ:abc", "malformed security id"),
-    ("?keys=FOO_EQ:1", "unknown segment 'FOO_EQ'"), ("?keys=NSE_EQ:1,,NSE_EQ:2", "empty"),
-    ("?keys=" + ",".join(f"NSE_EQ:{i}" for i in range(1, 1002)), "too many keys: 1001"),
-])
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ("", "missing 'keys'"),
+        ("?keys=", "missing 'keys'"),
+        ("?keys=%20", "missing 'keys'"),
+        ("?keys=NSE_EQ", "malformed instrument key"),
+        ("?keys=NSE_EQ:abc", "malformed security id"),
+        ("?keys=FOO_EQ:1", "unknown segment 'FOO_EQ'"),
+        ("?keys=NSE_EQ:1,,NSE_EQ:2", "empty"),
+        ("?keys=" + ",".join(f"NSE_EQ:{i}" for i in range(1, 1002)), "too many keys: 1001"),
+    ],
+)
 def test_bad_requests_get_400_with_a_clear_error(client, query, error):
     response = client.get(URL + query)
     assert response.status_code == 400
@@ -46,8 +54,9 @@ def test_cached_prices_in_one_read_and_the_rest_missing_without_credentials(clie
     assert datetime.fromisoformat(body["timestamp"]).tzinfo is not None
 
 
-def test_missing_keys_come_from_dhanhq_rest_through_the_sdk_once_per_second(client, settings,
-                                                                           simulator):
+def test_missing_keys_come_from_dhanhq_rest_through_the_sdk_once_per_second(
+    client, settings, simulator
+):
     settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN = "1000000001", "demo-token"
     settings.DHANHQ_API_URL = f"http://127.0.0.1:{simulator.rest_port}/v2"
     cache_prices(NSE_EQ__2885=1519.9)
@@ -83,8 +92,14 @@ def test_health_reports_not_running_healthy_stale_and_error(client, settings):
     assert body["status"] == "not_running" and body["heartbeat_age_seconds"] is None
     assert body["market_open"] is True and body["streams"] == []
     now = datetime.now(UTC)
-    Stream.objects.create(key="type:swing", screener_type="swing", state="running",
-                          last_heartbeat=now, last_tick_at=now, instruments=["NSE_EQ:1"])
+    Stream.objects.create(
+        key="type:swing",
+        screener_type="swing",
+        state="running",
+        last_heartbeat=now,
+        last_tick_at=now,
+        instruments=["NSE_EQ:1"],
+    )
     sink = PriceSink()
     sink.heartbeat()
     body = client.get("/api/v1/health/market_stream").json()
@@ -101,8 +116,9 @@ def test_health_is_stale_when_the_heartbeat_is_old(client, settings):
     from django.core.cache import cache
 
     cache.set("market_stream:heartbeat", (datetime.now(UTC) - timedelta(seconds=90)).isoformat())
-    Stream.objects.create(key="type:swing", screener_type="swing", state="running",
-                          last_tick_at=datetime.now(UTC))
+    Stream.objects.create(
+        key="type:swing", screener_type="swing", state="running", last_tick_at=datetime.now(UTC)
+    )
     body = client.get("/api/v1/health/market_stream").json()
     assert body["status"] == "stale" and body["heartbeat_age_seconds"] >= 90
     call_command("stop_stream", "--all")

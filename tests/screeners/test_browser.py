@@ -1,5 +1,6 @@
 """The screener pages in headless Chromium (Debian's, driven by Playwright) against a real
 daphne, the simulator and the demo streams. Screenshots go to artifacts/screenshots/."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,14 @@ from playwright.sync_api import Page, sync_playwright
 from tests.conftest import ROOT, ManagedProcess, free_port, manage, manage_env, wait_for_port
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 
 
@@ -24,18 +31,31 @@ def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     sim_port, web_port = free_port(), free_port()
     env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp / 'pages.sqlite3'}", DEV_MODE="true",
-        DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}", DHANHQ_CLIENT_ID="1000000001",
-        DHANHQ_ACCESS_TOKEN="demo-token", LTP_BROADCAST_INTERVAL_MS="500",
+        DATABASE_URL=f"sqlite:///{tmp / 'pages.sqlite3'}",
+        DEV_MODE="true",
+        DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}",
+        DHANHQ_CLIENT_ID="1000000001",
+        DHANHQ_ACCESS_TOKEN="demo-token",
+        LTP_BROADCAST_INTERVAL_MS="500",
         DHANHQ_API_URL=f"http://127.0.0.1:{free_port()}/v2",
     )
     for command in ("migrate", "load_instruments", "load_screeners"):
         manage(command, env=env)
-    procs = [ManagedProcess([sys.executable, "manage.py", "dhan_simulator", "--port",
-                             str(sim_port), "--rate", "4"], env=env, log=tmp / "sim.log")]
+    procs = [
+        ManagedProcess(
+            [sys.executable, "manage.py", "dhan_simulator", "--port", str(sim_port), "--rate", "4"],
+            env=env,
+            log=tmp / "sim.log",
+        )
+    ]
     wait_for_port(sim_port)
-    procs.append(ManagedProcess([sys.executable, "manage.py", "run_web", "--port",
-                                 str(web_port)], env=env, log=tmp / "web.log"))  # fmt: skip
+    procs.append(
+        ManagedProcess(
+            [sys.executable, "manage.py", "run_web", "--port", str(web_port)],
+            env=env,
+            log=tmp / "web.log",
+        )
+    )
     wait_for_port(web_port)
     yield f"http://127.0.0.1:{web_port}"
     for proc in reversed(procs):
@@ -62,8 +82,10 @@ def status(page: Page) -> str:
 
 
 def wait_for_status(page: Page, wanted: str, *, timeout_ms: int = 20_000) -> None:
-    page.wait_for_function(f"document.getElementById('feed-status').dataset.status === "
-                           f"{json.dumps(wanted)}", timeout=timeout_ms)  # fmt: skip
+    page.wait_for_function(
+        f"document.getElementById('feed-status').dataset.status === {json.dumps(wanted)}",
+        timeout=timeout_ms,
+    )
 
 
 def subscriptions(site: str) -> list[list[str]]:
@@ -89,7 +111,8 @@ def test_price_cells_change_and_flash_within_seconds_of_page_load(site, page, sc
     page.wait_for_function(
         f"[...document.querySelectorAll('.js-ltp-cell')].some("
         f"(c, i) => c.textContent.trim() !== {json.dumps(texts)}[i] && c.textContent !== '—')",
-        timeout=10_000)  # fmt: skip
+        timeout=10_000,
+    )
     assert page.locator(".js-ltp-cell.up, .js-ltp-cell.down").count() > 0
     time.sleep(1)  # let a few windows land before the picture
     assert screenshot(page, f"screener-{screener_type}").stat().st_size > 10_000
@@ -98,8 +121,7 @@ def test_price_cells_change_and_flash_within_seconds_of_page_load(site, page, sc
 def test_blocked_websocket_falls_back_to_polling_and_returns_to_the_socket(site, page):
     blocked = {"on": True}
     polls: list[str] = []
-    page.on("request", lambda r: polls.append(r.url) if "/api/v1/current_prices" in r.url
-            else None)  # fmt: skip
+    page.on("request", lambda r: polls.append(r.url) if "/api/v1/current_prices" in r.url else None)
 
     def route(ws):
         if blocked["on"]:
@@ -114,14 +136,18 @@ def test_blocked_websocket_falls_back_to_polling_and_returns_to_the_socket(site,
     texts = page.locator(".js-ltp-cell").all_inner_texts()
     page.wait_for_function(
         f"[...document.querySelectorAll('.js-ltp-cell')].some("
-        f"(c, i) => c.textContent.trim() !== {json.dumps(texts)}[i])", timeout=10_000)
+        f"(c, i) => c.textContent.trim() !== {json.dumps(texts)}[i])",
+        timeout=10_000,
+    )
     deadline = time.monotonic() + 10
     while len(polls) < 3 and time.monotonic() < deadline:  # polling goes on, every 1.5 s
         page.wait_for_timeout(100)
     assert len(polls) >= 3
     keys = page.eval_on_selector_all(".js-ltp-cell", "cs => cs.map(c => c.dataset.instrumentKey)")
-    assert all(set(url.split("keys=")[1].replace("%3A", ":").replace("%2C", ",").split(","))
-               == set(keys) for url in polls)  # the visible keys, nothing else
+    assert all(
+        set(url.split("keys=")[1].replace("%3A", ":").replace("%2C", ",").split(",")) == set(keys)
+        for url in polls
+    )  # the visible keys, nothing else
     screenshot(page, "screener-swing-polling")
     blocked["on"] = False
     wait_for_status(page, "live", timeout_ms=40_000)
@@ -133,8 +159,7 @@ def test_blocked_websocket_falls_back_to_polling_and_returns_to_the_socket(site,
 
 def test_hidden_tabs_do_not_poll(site, page):
     polls: list[str] = []
-    page.on("request", lambda r: polls.append(r.url) if "/api/v1/current_prices" in r.url
-            else None)  # fmt: skip
+    page.on("request", lambda r: polls.append(r.url) if "/api/v1/current_prices" in r.url else None)
     page.route_web_socket("**/ws/dashboard/", lambda ws: ws.close())
     page.goto(f"{site}/screeners/swing")
     wait_for_status(page, "polling")
@@ -151,8 +176,9 @@ def test_hidden_tabs_do_not_poll(site, page):
 def test_paging_changes_the_keys_the_consumer_holds(site, page):
     page.goto(f"{site}/screeners/swing?per_page=5")
     wait_for_status(page, "live")
-    first_keys = sorted(page.eval_on_selector_all(
-        ".js-ltp-cell", "cs => cs.map(c => c.dataset.instrumentKey)"))
+    first_keys = sorted(
+        page.eval_on_selector_all(".js-ltp-cell", "cs => cs.map(c => c.dataset.instrumentKey)")
+    )
     assert len(first_keys) == 5
     deadline = time.monotonic() + 10
     while first_keys not in subscriptions(site) and time.monotonic() < deadline:
@@ -161,8 +187,9 @@ def test_paging_changes_the_keys_the_consumer_holds(site, page):
     page.locator("nav.pager a.next").click()
     page.wait_for_url("**page=2**")
     wait_for_status(page, "live")
-    second_keys = sorted(page.eval_on_selector_all(
-        ".js-ltp-cell", "cs => cs.map(c => c.dataset.instrumentKey)"))
+    second_keys = sorted(
+        page.eval_on_selector_all(".js-ltp-cell", "cs => cs.map(c => c.dataset.instrumentKey)")
+    )
     assert len(second_keys) == 5 and not set(first_keys) & set(second_keys)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

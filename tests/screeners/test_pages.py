@@ -1,4 +1,5 @@
 """Screener pages in one process: bounded queries, sorting, paging, Redis down."""
+
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -39,16 +40,31 @@ def record_start(*, screener_type: str) -> str:
 
 def make_run(screener_type: str, rows: int) -> ScreenerRun:
     instruments = Instrument.objects.bulk_create(
-        Instrument(exchange_segment="NSE_EQ", security_id=100_000 + i + rows * 10_000,
-                   exchange="NSE", trading_symbol=f"SYM{rows}X{i}", name=f"Company {i}",
-                   instrument_type="EQUITY", series="EQ", tick_size=Decimal("0.05"))
-        for i in range(rows))  # fmt: skip
+        Instrument(
+            exchange_segment="NSE_EQ",
+            security_id=100_000 + i + rows * 10_000,
+            exchange="NSE",
+            trading_symbol=f"SYM{rows}X{i}",
+            name=f"Company {i}",
+            instrument_type="EQUITY",
+            series="EQ",
+            tick_size=Decimal("0.05"),
+        )
+        for i in range(rows)
+    )
     run = ScreenerRun.objects.create(screener_type=screener_type, computed_at=datetime.now(UTC))
     ScreenerResult.objects.bulk_create(
-        ScreenerResult(run=run, instrument=inst, rank=i + 1, score=Decimal(100 - i / 10),
-                       rsi_14=Decimal("55.5"), change_20d_pct=Decimal(i % 7),
-                       volume_ratio=Decimal("1.2"))
-        for i, inst in enumerate(instruments))  # fmt: skip
+        ScreenerResult(
+            run=run,
+            instrument=inst,
+            rank=i + 1,
+            score=Decimal(100 - i / 10),
+            rsi_14=Decimal("55.5"),
+            change_20d_pct=Decimal(i % 7),
+            volume_ratio=Decimal("1.2"),
+        )
+        for i, inst in enumerate(instruments)
+    )
     return run
 
 

@@ -1,4 +1,5 @@
 """manage.py dhan_simulator: a local DhanHQ feed (WebSocket) and REST market quote."""
+
 import json
 from pathlib import Path
 
@@ -31,19 +32,25 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8765, help="feed WebSocket port")
         parser.add_argument("--rest-port", type=int, default=None, help="REST port (port + 1)")
-        parser.add_argument("--rate", type=float, default=2.0,
-                            help="ticks per second per subscribed instrument")
+        parser.add_argument(
+            "--rate", type=float, default=2.0, help="ticks per second per subscribed instrument"
+        )
         parser.add_argument("--seed", type=int, default=None)
-        parser.add_argument("--pack-frames", action="store_true",
-                            help="send several packets per frame")
+        parser.add_argument(
+            "--pack-frames", action="store_true", help="send several packets per frame"
+        )
 
     def handle(self, *args, **opts):
         ticks = _tick_sizes()
         config = SimulatorConfig(
-            host=opts["host"], port=opts["port"], rest_port=opts["rest_port"],
+            host=opts["host"],
+            port=opts["port"],
+            rest_port=opts["rest_port"],
             client_id=settings.DHANHQ_CLIENT_ID or DEMO_CLIENT_ID,
             access_token=settings.DHANHQ_ACCESS_TOKEN or DEMO_ACCESS_TOKEN,
-            ticks_per_second=opts["rate"], seed=opts["seed"], pack_frames=opts["pack_frames"],
+            ticks_per_second=opts["rate"],
+            seed=opts["seed"],
+            pack_frames=opts["pack_frames"],
         )
         simulator = DhanSimulator(
             config,

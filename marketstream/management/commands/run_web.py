@@ -1,5 +1,6 @@
 """manage.py run_web: daphne in this process; in embedded mode (no REDIS_URL) it also hosts
 the feed threads and a supervision tick that starts wanted streams (beat's job otherwise)."""
+
 import logging
 import threading
 
@@ -51,8 +52,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--demo-streams", action="store_true",
-                            help="want a stream for each sample screener")
+        parser.add_argument(
+            "--demo-streams", action="store_true", help="want a stream for each sample screener"
+        )
 
     def handle(self, *args, host, port, demo_streams, **options):
         from daphne.cli import CommandLineInterface
@@ -60,13 +62,16 @@ class Command(BaseCommand):
         if not settings.REDIS_URL:
             ended = end_leftovers(reason="the web process that ran it exited without a stop")
             if ended:
-                self.stdout.write(f"{ended} streams left running by an earlier process: "
-                                  "ended; they start again now")  # fmt: skip
+                self.stdout.write(
+                    f"{ended} streams left running by an earlier process: "
+                    "ended; they start again now"
+                )
         if demo_streams:
             for screener_type in ScreenerType.values:
                 try:
-                    stream, message = request_start(spec=StreamSpec(screener_type),
-                                                    mode=settings.DHANHQ_WS_MODE, enqueue=False)
+                    stream, message = request_start(
+                        spec=StreamSpec(screener_type), mode=settings.DHANHQ_WS_MODE, enqueue=False
+                    )
                 except StreamKeyError as exc:
                     self.stderr.write(f"{screener_type}: {exc}")
                     continue
@@ -77,8 +82,9 @@ class Command(BaseCommand):
         self.stdout.write(f"serving on http://{host}:{port}/")
         self.stdout.flush()
         try:
-            CommandLineInterface().run(["-b", host, "-p", str(port), *DAPHNE_OPTIONS,
-                                        "marketstream.asgi:application"])  # fmt: skip
+            CommandLineInterface().run(
+                ["-b", host, "-p", str(port), *DAPHNE_OPTIONS, "marketstream.asgi:application"]
+            )
         finally:
             if beat:
                 beat.stop()

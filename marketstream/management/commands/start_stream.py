@@ -1,4 +1,5 @@
 """manage.py start_stream --type swing|longterm [--ids] [--symbols] [--keys] [--mode]"""
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -19,8 +20,11 @@ class Command(BaseCommand):
         parser.add_argument("--symbols", help="trading symbols, comma-separated")
         parser.add_argument("--keys", help="instrument keys SEG:ID, comma-separated")
         parser.add_argument("--mode", default=None, help="ticker, quote or full")
-        parser.add_argument("--when-open", action="store_true",
-                            help="if the market is closed, start the stream at the next open")
+        parser.add_argument(
+            "--when-open",
+            action="store_true",
+            help="if the market is closed, start the stream at the next open",
+        )
 
     def handle(self, *args, screener_type, ids, symbols, keys, mode, when_open, **options):
         from marketstream.streamkeys import build_stream_key
@@ -30,11 +34,14 @@ class Command(BaseCommand):
         except ValueError:
             raise CommandError(f"--ids must be integers, got {ids!r}") from None
         try:
-            key = build_stream_key(screener_type=screener_type, ids=id_list,
-                                   symbols=_split(symbols), keys=_split(keys))  # fmt: skip
+            key = build_stream_key(
+                screener_type=screener_type, ids=id_list, symbols=_split(symbols), keys=_split(keys)
+            )
             stream, message = request_start(
-                spec=parse_stream_key(key), mode=mode or settings.DHANHQ_WS_MODE,
-                enqueue=bool(settings.REDIS_URL), when_closed="wait" if when_open else "refuse",
+                spec=parse_stream_key(key),
+                mode=mode or settings.DHANHQ_WS_MODE,
+                enqueue=bool(settings.REDIS_URL),
+                when_closed="wait" if when_open else "refuse",
             )
         except (StreamKeyError, MarketClosedError, ValueError) as exc:
             raise CommandError(str(exc)) from None

@@ -1,4 +1,5 @@
 """manage.py stop_stream KEY | --all"""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from marketstream.streams import request_stop, request_stop_all

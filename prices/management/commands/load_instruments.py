@@ -1,4 +1,5 @@
 """manage.py load_instruments [PATH]: DhanHQ scrip-master CSV into Instrument rows."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from prices.instruments import SAMPLE_SCRIP_MASTER, ScripMasterError, load_scrip_master

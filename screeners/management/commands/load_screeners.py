@@ -1,4 +1,5 @@
 """manage.py load_screeners: the bundled sample swing and longterm runs."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from screeners.samples import SampleError, load_sample_screeners
