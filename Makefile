@@ -4,13 +4,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
+DEV_STAMP := $(VENV)/.requirements-dev-installed
+WEB_PORT ?= 8000
+SIM_PORT ?= 8765
 
-# The demo talks to the bundled simulator with its demo credentials.
-DEMO_ENV := DEV_MODE=true DHANHQ_FEED_URL=ws://127.0.0.1:8765 \
-	DHANHQ_API_URL=http://127.0.0.1:8766/v2 DHANHQ_CLIENT_ID=1000000001 \
-	DHANHQ_ACCESS_TOKEN=demo-token
+# The demo talks to the bundled simulator with its demo credentials, with Django's debug
+# pages on (DEBUG is off unless DJANGO_DEBUG=true).
+DEMO_ENV := DEV_MODE=true DJANGO_DEBUG=true DHANHQ_FEED_URL=ws://127.0.0.1:$(SIM_PORT) \
+	DHANHQ_API_URL=http://127.0.0.1:$(shell echo $$(($(SIM_PORT) + 1)))/v2 \
+	DHANHQ_CLIENT_ID=1000000001 DHANHQ_ACCESS_TOKEN=demo-token
 
-.PHONY: run test bench lint system-deps venv
+.PHONY: run test bench lint system-deps venv dev-venv
 
 venv: $(STAMP)
 
@@ -19,6 +23,12 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
+
+dev-venv: $(DEV_STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(DEV_STAMP)
 
 # redis-server and chromium from Debian when missing (CI runs as root on a fresh machine).
 system-deps:
@@ -34,16 +44,20 @@ run: venv
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
 	$(DEMO_ENV) $(PY) manage.py load_instruments
 	$(DEMO_ENV) $(PY) manage.py load_screeners
-	@set -m; $(DEMO_ENV) $(PY) manage.py dhan_simulator --port 8765 & sim=$$!; \
+	@set -m; $(DEMO_ENV) $(PY) manage.py dhan_simulator --port $(SIM_PORT) & sim=$$!; \
 	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
-	$(DEMO_ENV) $(PY) manage.py run_web --host 127.0.0.1 --port 8000 --demo-streams
+	$(DEMO_ENV) $(PY) manage.py run_web --host 127.0.0.1 --port $(WEB_PORT) --demo-streams
 
-test: venv system-deps
+# Lint, format, architecture and Django's own checks first (seconds), then the suite.
+lint: dev-venv
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
 
-bench: venv system-deps
+test: dev-venv system-deps lint
+	$(PY) -m pytest -q -n 2
+
+bench: dev-venv system-deps
 	$(PY) bench/run.py
-
-lint: venv
-	$(PY) -m ruff check .

@@ -7,17 +7,10 @@ import time
 
 from dhanhq import DhanContext, MarketFeed
 
-from marketstream.protocol import (
-    Decoder,
-    DepthLevel,
-    Full,
-    InstrumentKey,
-    LtpScanner,
-    Quote,
-    encode_full,
-    encode_quote,
-    encode_ticker,
-)
+from dhan.decoder import Decoder
+from dhan.packets import DepthLevel, Full, Quote, encode_full, encode_quote, encode_ticker
+from dhan.scanner import LtpScanner
+from dhan.segments import InstrumentKey
 
 PACKETS = 20_000
 

@@ -18,7 +18,7 @@ import redis
 from django.test import Client, override_settings
 
 from prices.cache import LIVE_UPDATES_CHANNEL, PriceSink, RedisPriceStore, format_price, ltp_key
-from prices.consumers import _render, _WindowCache
+from prices.windows import WindowCache, render_update
 
 KEYS = [f"NSE_EQ:{i}" for i in range(1, 5001)]
 
@@ -108,7 +108,7 @@ def bench_payloads() -> None:
     start = time.perf_counter()
     for seq in range(1, windows + 1):
         event = {"seq": seq, "ts": 0.0, "prices": json.dumps(prices)}
-        cache = _WindowCache()
+        cache = WindowCache()
         for keys in clients:
             cache.payload(event, keys)
     ours = (time.perf_counter() - start) / windows
@@ -116,7 +116,7 @@ def bench_payloads() -> None:
     for seq in range(1, windows + 1):
         event = {"seq": seq, "ts": 0.0, "prices": json.dumps(prices)}
         for keys in clients:
-            _render(event, json.loads(event["prices"]), keys)
+            render_update(event, json.loads(event["prices"]), keys)
     naive = (time.perf_counter() - start) / windows
     print("window payloads for 1,000 clients on 20 distinct pages")
     print(f"  once per key set: {ours * 1000:7.2f} ms per window")

@@ -9,14 +9,18 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketstream.settings")
 django_asgi_app = get_asgi_application()
 
+from channels.layers import DEFAULT_CHANNEL_LAYER  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - after Django setup
 from django.urls import path  # noqa: E402
 
 from prices.broadcast import GROUP  # noqa: E402
 from prices.consumers import DashboardConsumer  # noqa: E402
+from prices.live import LivePrices, LivePricesMiddleware  # noqa: E402
 
 
 class MemberPerConsumer(DashboardConsumer):
+    channel_layer_alias = DEFAULT_CHANNEL_LAYER  # a channel of its own, as Channels does
+
     async def join_group(self) -> None:
         await self.channel_layer.group_add(GROUP, self.channel_name)
 
@@ -24,9 +28,12 @@ class MemberPerConsumer(DashboardConsumer):
         await self.channel_layer.group_discard(GROUP, self.channel_name)
 
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": URLRouter([path("ws/dashboard/", MemberPerConsumer.as_asgi())]),
-    }
+application = LivePricesMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": URLRouter([path("ws/dashboard/", MemberPerConsumer.as_asgi())]),
+        }
+    ),
+    LivePrices(),
 )

@@ -5,9 +5,15 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 
+from marketstream.connections.control import (
+    request_restart,
+    request_start,
+    request_stop,
+    request_stop_all,
+)
+from marketstream.connections.keys import StreamKeyError, parse_stream_key
 from marketstream.models import Stream
-from marketstream.streamkeys import StreamKeyError, parse_stream_key
-from marketstream.streams import request_restart, request_start, request_stop, request_stop_all
+from prices.calendar import coverage_warning
 
 
 @admin.register(Stream)
@@ -21,13 +27,21 @@ class StreamAdmin(admin.ModelAdmin):
         "heartbeat_age",
         "ticks_received",
         "reconnects",
+        "malformed_frames",
         "worker",
         "short_error",
     )
-    list_filter = ("state", "desired_state", "screener_type", "mode")
+    list_filter = ("state", "desired_state", "kind", "screener_type", "mode")
     search_fields = ("key",)
     readonly_fields = [f.name for f in Stream._meta.fields]
     actions = ("start_streams", "stop_streams", "restart_streams")
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        """The list, with a warning when the holiday calendar does not cover this year."""
+        warning = coverage_warning()
+        if warning:
+            self.message_user(request, warning, messages.WARNING)
+        return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # streams are created by start_stream, the pages and this list's actions

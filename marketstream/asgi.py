@@ -1,4 +1,6 @@
-"""ASGI entry point: Django for HTTP, Channels for WebSockets (`/ws/dashboard/`)."""
+"""ASGI entry point: Django for HTTP, Channels for WebSockets (`/ws/dashboard/`), under the
+process's runtime (`marketstream.runtime.WebRuntime`), made here for daphne (`Procfile`)
+and by `run_web` for itself."""
 
 import gc
 import os
@@ -10,14 +12,21 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - after Django setup
 
+from marketstream.runtime import RuntimeMiddleware, WebRuntime  # noqa: E402
 from prices.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
-    }
-)
+
+def build_application(runtime: WebRuntime):
+    """The whole app, with `runtime`'s services in every scope."""
+    router = ProtocolTypeRouter(
+        {"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)}
+    )
+    return RuntimeMiddleware(router, runtime)
+
+
+# daphne from the Procfile: the full stack, where the workers host the connections
+# (embedded mode is `run_web`, which builds its own runtime and app).
+application = build_application(WebRuntime(hosts_connections=False))
 
 # Everything loaded so far (Django, the apps, the routing) lives as long as the process:
 # keep it out of the collector's full passes, which grow with every connection and stall

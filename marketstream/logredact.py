@@ -1,44 +1,15 @@
-"""Keeps the DhanHQ access token out of log records.
-
-DhanHQ puts the token in the feed URL's query string and `websockets` logs request lines
-at DEBUG, so every record that could carry it is redacted at the source (the logger we
-hand to `websockets.connect`) and again by a handler filter (settings.LOGGING).
-"""
+"""The console handler's filter (settings.LOGGING): redacts `token=` query values and the
+configured DhanHQ access token from every record, whatever logged it."""
 
 import logging
-import re
-import sys
-import traceback
 
-_TOKEN_IN_QUERY = re.compile(r"(token=)[^&\s'\"]+", re.IGNORECASE)
-REDACTED = "***"
+from django.conf import settings
 
-
-def redact(text: str, *, secrets: tuple[str, ...] = ()) -> str:
-    """Return `text` with any `token=` query value and every given secret replaced."""
-    text = _TOKEN_IN_QUERY.sub(r"\1" + REDACTED, text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
+from dhan.redact import redact_record
 
 
 def _configured_token() -> str:
-    from django.conf import settings
-
     return getattr(settings, "DHANHQ_ACCESS_TOKEN", "") if settings.configured else ""
-
-
-def redact_record(record: logging.LogRecord, *, secrets: tuple[str, ...] = ()) -> None:
-    """Rewrite a record in place so that neither its message nor its traceback leaks."""
-    message = record.getMessage()
-    clean = redact(message, secrets=secrets)
-    if clean != message:
-        record.msg, record.args = clean, ()
-    if record.exc_info and record.exc_info[1] is not None:
-        text = "".join(traceback.format_exception(*record.exc_info))
-        record.exc_text = redact(text, secrets=secrets).rstrip("\n")
-        record.exc_info = None
 
 
 class RedactTokenFilter(logging.Filter):
@@ -47,24 +18,3 @@ class RedactTokenFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         redact_record(record, secrets=(_configured_token(),))
         return True
-
-
-class RedactingAdapter(logging.LoggerAdapter):
-    """The logger given to `websockets.connect`: records are clean before any handler."""
-
-    def __init__(self, logger: logging.Logger, *, secret: str) -> None:
-        super().__init__(logger, {})
-        self._secret = secret
-
-    def log(self, level, msg, *args, exc_info=None, **kwargs):
-        if not self.isEnabledFor(level):
-            return
-        text = str(msg) % args if args else str(msg)
-        if exc_info:
-            if exc_info is True:
-                exc_info = sys.exc_info()
-            elif isinstance(exc_info, BaseException):
-                exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
-            text += "\n" + "".join(traceback.format_exception(*exc_info)).rstrip("\n")
-        kwargs.pop("extra", None)
-        self.logger.log(level, redact(text, secrets=(self._secret,)), **kwargs)

@@ -1,4 +1,6 @@
-"""A stream: one DhanHQ feed connection for one stream key, and what it is doing."""
+"""A stream: one upstream DhanHQ connection (a market feed per stream key, and later other
+kinds), what operators want of it (`desired_state`, written by `connections.control`) and
+what it is doing (the rest, written only by `connections.records`)."""
 
 from django.db import models
 
@@ -17,7 +19,8 @@ class Stream(models.Model):
         ERROR = "error", "Error"
 
     key = models.CharField(max_length=2000, unique=True)
-    screener_type = models.CharField(max_length=16)
+    kind = models.CharField(max_length=32, default="market_feed", help_text="connection kind")
+    screener_type = models.CharField(max_length=16, blank=True)
     instruments = models.JSONField(default=list, help_text="instrument keys, SEG:SID")
     mode = models.CharField(max_length=8, default="quote")
     desired_state = models.CharField(max_length=8, choices=Desired.choices, default=Desired.RUNNING)
@@ -29,6 +32,7 @@ class Stream(models.Model):
     last_tick_at = models.DateTimeField(null=True, blank=True)
     ticks_received = models.PositiveBigIntegerField(default=0)
     reconnects = models.PositiveIntegerField(default=0)
+    malformed_frames = models.PositiveBigIntegerField(default=0)
     last_error = models.TextField(blank=True, help_text="never contains the access token")
     stopped_reason = models.CharField(max_length=200, blank=True)
     # Bumped by a restart request: a feed thread started for an older generation stops.

@@ -1,7 +1,7 @@
 """Django settings for MarketStream. The one place that reads the environment.
 
 `REDIS_URL` selects the full stack (Redis cache, pub/sub channel layer, Celery broker);
-without it everything runs embedded in one process (see DESIGN.md).
+without it everything runs embedded in one process (see the README).
 """
 
 import os
@@ -25,7 +25,9 @@ def _env_int(name: str, default: int) -> int:
 
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = _env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: a debug page shows settings (the Redis URL with its password among
+# them) to whoever triggers an error. `make run` asks for it for the demo.
+DEBUG = _env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
 
 INSTALLED_APPS = [
@@ -151,12 +153,6 @@ DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS = float(
 )
 
 DEV_MODE = _env_bool("DEV_MODE", False)
-# prices and screeners learn about streams and market hours through these, by name
-# (dependencies point marketstream -> screeners -> prices).
-STREAM_HEALTH_PROVIDER = "marketstream.streams.health_rows"
-MARKET_OPEN_PROVIDER = "marketstream.calendar.market_is_open"
-MARKET_NEXT_OPEN_PROVIDER = "marketstream.calendar.next_open"
-SCREENER_STREAM_STARTER = "marketstream.streams.ensure_stream"
 LTP_CACHE_TTL_SECONDS = _env_int("LTP_CACHE_TTL_SECONDS", 30)
 LTP_BROADCAST_INTERVAL_MS = _env_int("LTP_BROADCAST_INTERVAL_MS", 1000)
 

@@ -1,16 +1,24 @@
+"""The project's URLs. Views of the lower layers get what they need from the layers above
+here, as view arguments: the screener pages a stream starter, health the stream rows."""
+
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from marketstream.connections.control import ensure_stream
+from marketstream.connections.health import stream_rows
 from prices import views as price_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/screeners/", permanent=False)),
-    path("screeners/", include("screeners.urls")),
+    path("screeners/", include("screeners.urls"), {"ensure_stream": ensure_stream}),
     path("api/v1/ws_subscriptions", price_views.ws_subscriptions, name="ws_subscriptions"),
     path("admin/", admin.site.urls),
     path("api/v1/current_prices", price_views.current_prices, name="current_prices"),
     path(
-        "api/v1/health/market_stream", price_views.market_stream_health, name="market_stream_health"
+        "api/v1/health/market_stream",
+        price_views.market_stream_health,
+        {"rows": stream_rows},
+        name="market_stream_health",
     ),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prices.keys import InstrumentKey, InstrumentKeyError
+from dhan.segments import InstrumentKey, InstrumentKeyError
 
 MAX_KEYS_PER_REQUEST = 1000
 

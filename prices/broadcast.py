@@ -1,11 +1,11 @@
 """The broadcaster: once per window, the prices that changed go to the Channels group
 `dashboard_updates` as ONE message (the one sender to that group, said so here).
 
-Every web process runs a `Broadcaster` (started by the first WebSocket consumer); one of
-them leads (a Redis lock), merges what the feeds publish on `live_ltp_updates` and sends
-the window. With the pub/sub channel layer that is one PUBLISH per window whatever the
-number of web processes, streams or clients. Embedded mode: the process leads, and the
-feeds reach it through the local price store's listeners.
+Every web process runs a `Broadcaster` (its `LivePrices` starts it as the first WebSocket
+consumer connects); one of them leads (a Redis lock), merges what the feeds publish on
+`live_ltp_updates` and sends the window. With the pub/sub channel layer that is one
+PUBLISH per window whatever the number of web processes, streams or clients. Embedded
+mode: the process leads, and the feeds reach it through the local price store's listeners.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import json
 import logging
 import os
 import socket
-import sys
 import time
 import uuid
+from collections.abc import Callable
 
 import redis
 import redis.asyncio as aioredis
@@ -28,7 +28,7 @@ from django.conf import settings
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
-from prices.cache import LAST_HASH, LIVE_UPDATES_CHANNEL, LocalPriceStore, price_store
+from prices.cache import LAST_HASH, LIVE_UPDATES_CHANNEL, LocalPriceStore
 from prices.health import market_health
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ LEADER_KEY = "market_stream:broadcaster"  # holds "host:pid:token" of the leadin
 LEADER_TTL_MIN_SECONDS = 3.0
 STANDBY_RETRY_SECONDS = 0.5
 STATUS_REFRESH_SECONDS = 5.0
-SHUTDOWN_TIMEOUT_SECONDS = 2.0
 
 
 def raise_if_cancelling(exc: BaseException) -> None:
@@ -54,10 +53,26 @@ def raise_if_cancelling(exc: BaseException) -> None:
         raise asyncio.CancelledError from exc
 
 
-class Broadcaster:
-    """Owner of this process's broadcasting task; `stop()` ends it."""
+def no_streams_status() -> str:
+    """The feed status from the price cache alone (no stream rows): for a broadcaster whose
+    owner gave it nothing better."""
+    return market_health(rows=lambda now: []).feed
 
-    def __init__(self) -> None:
+
+class Broadcaster:
+    """Owner of this process's broadcasting task; `stop()` ends it (releasing the lead).
+
+    `status` says the feed's state for clients (live, stale, ...), called off the loop;
+    `local_store` is embedded mode's price store, whose writes it listens to."""
+
+    def __init__(
+        self,
+        *,
+        status: Callable[[], str] | None = None,
+        local_store: LocalPriceStore | None = None,
+    ) -> None:
+        self._status = status or no_streams_status
+        self._local_store = local_store
         self._task: asyncio.Task | None = None
         self._pending: dict[str, float] = {}
         self._last_sent: dict[str, float] = {}
@@ -65,7 +80,6 @@ class Broadcaster:
         self.status: str | None = None
         self._status_at = 0.0
         self.windows_sent = 0
-        self._hooked = False
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -74,27 +88,6 @@ class Broadcaster:
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self._task = loop.create_task(self._run(), name="ltp-broadcast")
-            self._stop_with_server()
-
-    def _stop_with_server(self) -> None:
-        """Under daphne (Twisted's asyncio reactor), stop before the server shuts down, as
-        daphne does with its applications: the lead is released and another process takes
-        over at once, not after the lock's TTL."""
-        reactor = sys.modules.get("twisted.internet.reactor")
-        if self._hooked or reactor is None or not getattr(reactor, "running", False):
-            return
-        from twisted.internet import defer
-
-        async def stop_briefly() -> None:  # never holds the server's shutdown for long
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop(), SHUTDOWN_TIMEOUT_SECONDS)
-
-        reactor.addSystemEventTrigger(
-            "before",
-            "shutdown",
-            lambda: defer.Deferred.fromFuture(asyncio.ensure_future(stop_briefly())),
-        )
-        self._hooked = True
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -131,20 +124,21 @@ class Broadcaster:
                 logger.warning("ignored a malformed price for %r", key)
 
     async def _run_local(self) -> None:
-        store = price_store()
-        assert isinstance(store, LocalPriceStore)
+        """Embedded mode: the feeds of this process write to `local_store`, whose listeners
+        are called on their writer threads. Without a store, windows carry status only."""
         loop = asyncio.get_running_loop()
 
-        def listener(message: str) -> None:  # called on a feed thread
+        def listener(message: str) -> None:  # called on a feed's writer thread
             loop.call_soon_threadsafe(self.merge, message)
 
-        store.listeners.append(listener)
+        listeners = self._local_store.listeners if self._local_store else []
+        listeners.append(listener)
         try:
             while True:
                 await self._sleep_to_next_window()
                 await self.send_window()
         finally:
-            store.listeners.remove(listener)
+            listeners.remove(listener)
 
     async def _run_redis(self) -> None:
         client = aioredis.Redis.from_url(settings.REDIS_URL)
@@ -208,8 +202,8 @@ class Broadcaster:
         await asyncio.sleep(interval - time.time() % interval)
 
     async def refresh_status(self) -> str:
-        health = await sync_to_async(market_health, thread_sensitive=False)()
-        self.status, self._status_at = health.feed, time.monotonic()
+        status = await sync_to_async(self._status, thread_sensitive=False)()
+        self.status, self._status_at = status, time.monotonic()
         return self.status
 
     async def send_window(self) -> bool:
@@ -239,6 +233,3 @@ class Broadcaster:
         )
         self.windows_sent += 1
         return True
-
-
-broadcaster = Broadcaster()

@@ -145,7 +145,8 @@ class RedisPriceStore(PriceStore):
 
 
 class LocalPriceStore(PriceStore):
-    """Embedded mode: the process's Django cache plus in-process listeners."""
+    """Embedded mode: the process's Django cache plus in-process listeners (the
+    broadcaster's), called on the writing thread."""
 
     def __init__(self) -> None:
         self.listeners: list[Callable[[str], None]] = []
@@ -194,22 +195,22 @@ class LocalPriceStore(PriceStore):
         return django_cache.get(HEARTBEAT_KEY)
 
 
-_local_store = LocalPriceStore()
-
-
 def price_store() -> PriceStore:
-    """The configured store, chosen at call time from settings.REDIS_URL."""
+    """The configured store, chosen at call time from settings.REDIS_URL. Embedded mode's
+    is a fresh view of the Django cache: writes through it reach no listener (a process's
+    feeds write through the store its runtime made, which its broadcaster listens to)."""
     if settings.REDIS_URL:
         return RedisPriceStore(redis_client(settings.REDIS_URL))
-    return _local_store
+    return LocalPriceStore()
 
 
 class PriceSink:
     """The one choke point that writes prices: coalesce ticks, flush in one round trip.
 
-    The feed thread hands it the latest price per key (from its scanner) and flushes at
-    most every 50 ms; `flush` writes every key that changed since the last flush and
-    publishes them as one message.
+    A market-feed connection hands it the latest price per key (from its scanner, on the
+    connection's loop: `put_many`, no I/O) at most every 50 ms, and its writer thread
+    calls `flush`, which writes every key that changed since the last flush and publishes
+    them as one message. Thread-safe; a failed flush keeps its prices (newer ones win).
     """
 
     def __init__(

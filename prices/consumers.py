@@ -1,10 +1,10 @@
 """`/ws/dashboard/`: live prices for the keys a client subscribed to.
 
-Joins `dashboard_updates` on connect, through this process's one group member
-(`prices.fanout`); each window message becomes at most one `screener_ltp_update` with the
-client's keys that changed. Payloads are built once per window per distinct key set in
-this process (clients on the same page share them). Nothing is queued per client: a
-window's values replace the last ones.
+Joins `dashboard_updates` on connect, through this process's one group member (the
+fan-out of the process's `LivePrices`, found in the scope); each window message becomes at
+most one `screener_ltp_update` with the client's keys that changed. Payloads are built once
+per window per distinct key set in this process (clients on the same page share them).
+Nothing is queued per client: a window's values replace the last ones.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from prices.api import MAX_KEYS_PER_REQUEST, KeyListError, parse_key_list
-from prices.broadcast import broadcaster
 from prices.cache import price_store
-from prices.fanout import fanout
+from prices.windows import render_update
 
 logger = logging.getLogger(__name__)
 
@@ -28,64 +27,20 @@ MAX_FRAME_BYTES = 64 * 1024
 MAX_KEYS_PER_CONNECTION = MAX_KEYS_PER_REQUEST
 
 
-class _WindowCache:
-    """The latest windows' prices, parsed once, and their payloads per key set."""
-
-    def __init__(self, *, keep: int = 4) -> None:
-        self._keep = keep
-        self._windows: dict[int, tuple[dict[str, float], dict[frozenset, str | None]]] = {}
-
-    def _window(self, event: dict) -> tuple[dict[str, float], dict[frozenset, str | None]]:
-        seq = event["seq"]
-        window = self._windows.get(seq)
-        if window is None:
-            window = (json.loads(event["prices"]), {})
-            self._windows[seq] = window
-            while len(self._windows) > self._keep:
-                del self._windows[min(self._windows)]
-        return window
-
-    def prices(self, event: dict) -> dict[str, float]:
-        return self._window(event)[0]
-
-    def payload(
-        self, event: dict, keys: frozenset, *, exclude: frozenset = frozenset()
-    ) -> str | None:
-        prices, payloads = self._window(event)
-        if exclude:  # rare: a snapshot newer than this window; not shared
-            return _render(event, prices, keys - exclude)
-        if keys not in payloads:
-            payloads[keys] = _render(event, prices, keys)
-        return payloads[keys]
-
-
-def _render(event: dict, prices: dict[str, float], keys: frozenset) -> str | None:
-    if len(keys) < len(prices):
-        subset = {k: prices[k] for k in keys if k in prices}
-    else:
-        subset = {k: v for k, v in prices.items() if k in keys}
-    if not subset:
-        return None
-    return json.dumps(
-        {"type": "screener_ltp_update", "seq": event["seq"], "ts": event["ts"], "prices": subset},
-        separators=(",", ":"),
-    )
-
-
-windows = _WindowCache()
-
-
-def live_consumers() -> list[DashboardConsumer]:
-    """This process's connected dashboard consumers (for the subscriptions endpoint)."""
-    return fanout.consumers()
-
-
 async def read_snapshot(keys: list[str]) -> dict[str, float]:
     return await sync_to_async(price_store().read, thread_sensitive=False)(keys)
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
+    # No channel of its own: everything sent to this consumer comes through the process's
+    # fan-out (one group member per process), so the per-consumer channel Channels would
+    # make (a Redis SUBSCRIBE per client with the pub/sub layer) would only cost.
+    channel_layer_alias = None
+
     async def connect(self) -> None:
+        """A client opened the socket: join the group (through the fan-out), accept, and
+        send the feed status."""
+        self.live = self.scope["live"]
         self.keys: frozenset[str] = frozenset()
         self.last_seq = 0
         self.status: str | None = None
@@ -98,23 +53,26 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         # Join first, snapshot on subscribe second: nothing falls between.
         await self.join_group()
         await self.accept()
-        broadcaster.ensure_running()
+        self.live.ensure_started()
+        broadcaster = self.live.broadcaster
         status = broadcaster.status or await broadcaster.refresh_status()
         await self._send_status(status)
 
     async def disconnect(self, code: int) -> None:
+        """The socket closed: leave the process's set of clients."""
         await self.leave_group()
 
     async def join_group(self) -> None:
-        """Join `dashboard_updates` through this process's one member (prices.fanout)."""
-        await fanout.join(self)
+        """Join `dashboard_updates` through this process's one member (the fan-out)."""
+        await self.live.fanout.join(self)
 
     async def leave_group(self) -> None:
-        fanout.leave(self)
+        self.live.fanout.leave(self)
 
     # --- client -> server -----------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        """A client message: subscribe, unsubscribe or ping; anything else gets an error."""
         if text_data is None:
             await self._error("binary frames are not supported: send JSON text")
             return
@@ -173,9 +131,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     async def read_snapshot(self, keys: list[str]) -> dict[str, float]:
         return await read_snapshot(keys)
 
-    # --- group -> client (called by prices.fanout) ------------------------------------
+    # --- group -> client (called by the fan-out) --------------------------------------
 
     async def ltp_window(self, event: dict) -> None:
+        """A broadcast window, from the fan-out: this client's changed keys, once."""
+        windows = self.live.windows
         if event["seq"] <= self.last_seq:  # a window seen already (leader handover)
             return
         self.last_seq = event["seq"]
@@ -196,7 +156,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     async def _send_held(self) -> None:
         held, event, self.held, self.held_event = self.held, self.held_event, {}, None
         if held and event is not None:
-            payload = _render(event, held, self.keys)
+            payload = render_update(event, held, self.keys)
             if payload is not None:
                 await self.send(text_data=payload)
 

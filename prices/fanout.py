@@ -6,7 +6,8 @@ then cost a queue put, a task wake-up and an `asyncio.wait` per client, and all 
 run before the first frame is written (1,000 clients: about 60 ms before anyone gets a
 byte). One member per process costs one receive per window; consumers join and leave
 this process's set instead (`join` returns once the process is in the group, so "join
-first, snapshot second" holds). Consumers call `fanout.join`/`fanout.leave`.
+first, snapshot second" holds). Consumers call `join`/`leave` on their process's fan-out
+(`LivePrices.fanout`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,12 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import redis
 from channels.layers import get_channel_layer
 
 from prices.broadcast import GROUP, WINDOW_MESSAGE_TYPE, raise_if_cancelling
-
-if TYPE_CHECKING:
-    from prices.consumers import DashboardConsumer
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +34,14 @@ GROUP_RENEW_SECONDS = 600.0
 RETRY_DELAY_SECONDS = 1.0
 
 
+class Member(Protocol):
+    """What the fan-out calls on a client (`prices.consumers.DashboardConsumer`)."""
+
+    async def ltp_window(self, event: dict) -> None: ...
+
+    async def dispatch(self, message: dict) -> None: ...
+
+
 class LocalFanout:
     """Owner of the receiving task; `stop()` ends it and leaves the group."""
 
@@ -43,16 +49,15 @@ class LocalFanout:
         # Weak references in a plain set: copying a set is one step under the GIL, so
         # `consumers()` is safe from other threads (the subscriptions view), unlike
         # iterating a WeakSet while the loop adds to it.
-        self._refs: set[weakref.ref[DashboardConsumer]] = set()
+        self._refs: set[weakref.ref[Member]] = set()
         self._task: asyncio.Task | None = None
-        self._channel: str | None = None
         self._joined: asyncio.Event | None = None
         self.messages_received = 0
 
-    def consumers(self) -> list[DashboardConsumer]:
+    def consumers(self) -> list[Member]:
         return [c for ref in self._refs.copy() if (c := ref()) is not None]
 
-    async def join(self, consumer: DashboardConsumer) -> None:
+    async def join(self, consumer: Member) -> None:
         """Add a consumer once this process receives the group's messages. Raises what
         kept the process from joining (the layer's Redis down, say) instead of waiting."""
         task = self._ensure_running()
@@ -63,7 +68,7 @@ class LocalFanout:
             task.result()  # raises why the fan-out ended before it joined
         self._refs.add(weakref.ref(consumer, self._refs.discard))
 
-    def leave(self, consumer: DashboardConsumer) -> None:
+    def leave(self, consumer: Member) -> None:
         self._refs.discard(weakref.ref(consumer))  # equal while the consumer lives
 
     async def stop(self) -> None:
@@ -81,10 +86,7 @@ class LocalFanout:
 
     async def _run(self, joined: asyncio.Event) -> None:
         layer = get_channel_layer()
-        if self._channel is not None:  # a previous event loop's member (tests): leave first
-            with contextlib.suppress(OSError, redis.RedisError):
-                await layer.group_discard(GROUP, self._channel)
-        channel = self._channel = await layer.new_channel("dashboard-fanout.")
+        channel = await layer.new_channel("dashboard-fanout.")
         await layer.group_add(GROUP, channel)
         joined.set()
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from prices.keys import MAX_SECURITY_ID
+from dhan.segments import MAX_SECURITY_ID
 from prices.models import Instrument
 
 SAMPLE_SCRIP_MASTER = Path(__file__).resolve().parent / "data" / "scrip_master_sample.csv"

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from prices.keys import SEGMENT_CODES, InstrumentKey
+from dhan.segments import SEGMENT_CODES, InstrumentKey
 
 
 class Instrument(models.Model):

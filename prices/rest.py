@@ -1,95 +1,62 @@
-"""DhanHQ's REST LTP (`POST /v2/marketfeed/ltp`) through the official SDK, for keys the
-cache does not have. DhanHQ allows 1000 instruments per request and 1 request per second
-per user: the limiter is shared by every request of every process (a Redis key with a
-1 s expiry; in embedded mode, the process)."""
+"""DhanHQ's REST market quote for keys the cache does not have, through `dhan.rest` with
+the deployment's one rate gate: a key in Django's cache (Redis in the full stack, so every
+process of every kind shares it; the process's memory in embedded mode)."""
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
+import hashlib
 from functools import lru_cache
 
-import redis
-from dhanhq import DhanContext, dhanhq
 from django.conf import settings
+from django.core.cache import cache
 
-from prices.cache import redis_client
-from prices.keys import SEGMENT_CODES, InstrumentKey
+from dhan.rest import REST_SPACING_SECONDS, DhanRest
+from dhan.segments import InstrumentKey
 
-logger = logging.getLogger(__name__)
-
-REST_MAX_INSTRUMENTS = 1000
-REST_MIN_INTERVAL_SECONDS = 1.0
-REST_TIMEOUT_SECONDS = 3
-RATE_KEY = "market_stream:rest_ltp_slot"
+GATE_KEY_PREFIX = "market_stream:rest_gate:"
 
 
-class RestRateLimiter:
-    """One REST LTP call per second for the whole deployment."""
+class CacheRateGate:
+    """`dhan.rest.RateGate` on Django's cache: `add` takes the slot atomically (SET NX PX
+    with django-redis)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last = 0.0
+    def __init__(self, client_id: str, *, spacing_seconds: float = REST_SPACING_SECONDS) -> None:
+        self._key = GATE_KEY_PREFIX + hashlib.sha256(client_id.encode()).hexdigest()[:16]
+        self._spacing = spacing_seconds
 
     def try_acquire(self) -> bool:
-        if settings.REDIS_URL:
-            interval_ms = int(REST_MIN_INTERVAL_SECONDS * 1000)
-            try:
-                return bool(
-                    redis_client(settings.REDIS_URL).set(RATE_KEY, 1, nx=True, px=interval_ms)
-                )
-            except redis.RedisError:
-                return False
-        with self._lock:
-            now = time.monotonic()
-            if now - self._last < REST_MIN_INTERVAL_SECONDS:
-                return False
-            self._last = now
-            return True
+        return bool(cache.add(self._key, 1, timeout=self._spacing))
 
-
-rate_limiter = RestRateLimiter()
-
-
-@lru_cache(maxsize=2)
-def _client(client_id: str, access_token: str, api_url: str) -> dhanhq:
-    context = DhanContext(client_id, access_token)
-    http = context.get_dhan_http()
-    http.base_url = api_url
-    http.timeout = REST_TIMEOUT_SECONDS  # the SDK's default is 60 s: too long for a page
-    return dhanhq(context)
+    def hold_off(self, seconds: float) -> None:
+        cache.set(self._key, 1, timeout=max(seconds, self._spacing))
 
 
 def rest_enabled() -> bool:
     return bool(settings.DHANHQ_CLIENT_ID and settings.DHANHQ_ACCESS_TOKEN)
 
 
-def fetch_ltp(keys: list[str]) -> dict[str, float]:
-    """Prices for up to 1000 keys in one call, or {} when the rate limit or DhanHQ says no."""
-    if not keys or not rest_enabled():
-        return {}
-    keys = keys[:REST_MAX_INSTRUMENTS]
-    if not rate_limiter.try_acquire():
-        return {}
-    body: dict[str, list[int]] = {}
-    for key in keys:
-        parsed = InstrumentKey.parse(key)
-        body.setdefault(parsed.segment_name, []).append(parsed.security_id)
-    client = _client(
-        settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN, settings.DHANHQ_API_URL
+@lru_cache(maxsize=4)
+def _client(client_id: str, access_token: str, api_url: str) -> DhanRest:
+    """One SDK session per credentials (a memo: nothing to reset)."""
+    return DhanRest(
+        base_url=api_url,
+        client_id=client_id,
+        access_token=access_token,
+        gate=CacheRateGate(client_id),
     )
-    response = client.ticker_data(body)
-    if response.get("status") != "success":
-        logger.warning("DhanHQ REST LTP failed: %s", response.get("remarks"))
+
+
+def rest_client() -> DhanRest | None:
+    """The configured credentials' REST client, or None without credentials."""
+    if not rest_enabled():
+        return None
+    return _client(settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN, settings.DHANHQ_API_URL)
+
+
+def fetch_ltp(keys: list[str]) -> dict[str, float]:
+    """Prices for up to 1000 keys in one call, or {} when the gate or DhanHQ says no."""
+    client = rest_client()
+    if client is None or not keys:
         return {}
-    data = (response.get("data") or {}).get("data") or {}
-    prices = {}
-    for segment, by_id in data.items():
-        if segment not in SEGMENT_CODES or not isinstance(by_id, dict):
-            continue
-        for sid, entry in by_id.items():
-            price = entry.get("last_price") if isinstance(entry, dict) else None
-            if isinstance(price, (int, float)) and price > 0:
-                prices[f"{segment}:{sid}"] = float(price)
+    prices = client.ltp([InstrumentKey.parse(k) for k in keys])
     return {k: prices[k] for k in keys if k in prices}

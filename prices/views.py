@@ -11,8 +11,7 @@ from django.views.decorators.http import require_GET
 
 from prices.api import MAX_KEYS_PER_REQUEST, KeyListError, parse_key_list
 from prices.cache import PriceSink, price_store
-from prices.consumers import live_consumers
-from prices.health import market_health
+from prices.health import StreamRows, market_health
 from prices.rest import fetch_ltp
 
 
@@ -61,8 +60,10 @@ def current_prices(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
-def market_stream_health(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(market_health().as_json())
+def market_stream_health(request: HttpRequest, *, rows: StreamRows) -> JsonResponse:
+    """The stream's health; `rows` (the streams as the layer that runs them reports them)
+    comes from the project's URLconf. Always JSON, Redis down included."""
+    return JsonResponse(market_health(rows=rows).as_json())
 
 
 @require_GET
@@ -71,5 +72,7 @@ def ws_subscriptions(request: HttpRequest) -> JsonResponse:
     DEBUG, for tests. Another web process answers for its own clients only."""
     if not (settings.DEBUG or (request.user.is_authenticated and request.user.is_staff)):
         raise Http404
-    sets = sorted(sorted(c.keys) for c in live_consumers())
+    live = getattr(request, "scope", {}).get("live")  # put there by LivePricesMiddleware
+    consumers = live.fanout.consumers() if live is not None else []
+    sets = sorted(sorted(c.keys) for c in consumers)
     return JsonResponse({"connections": len(sets), "key_sets": sets})

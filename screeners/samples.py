@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from prices.keys import SEGMENT_NAMES, InstrumentKey
+from dhan.segments import SEGMENT_NAMES, InstrumentKey
 from prices.models import Instrument
 from screeners.models import ScreenerResult, ScreenerRun
 

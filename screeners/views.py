@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.module_loading import import_string
 
+from prices.calendar import market_is_open, next_open
 from screeners.models import ScreenerRun, ScreenerType
 from screeners.pages import screener_page
 
 logger = logging.getLogger(__name__)
 
 
-# Dependencies point marketstream -> screeners: market hours and stream start-up come in by
-# the names in settings, resolved at call time.
-def market_is_open() -> bool:
-    return import_string(settings.MARKET_OPEN_PROVIDER)()
+# Called as `ensure_stream(screener_type=...)` when a page opens while the market is open:
+# the project's URLconf passes the stream layer's (dependencies point down, never up).
+StreamStarter = Callable[..., str]
 
 
-def next_open():
-    return import_string(settings.MARKET_NEXT_OPEN_PROVIDER)()
-
-
-def ensure_stream(*, screener_type: str) -> str:
-    return import_string(settings.SCREENER_STREAM_STARTER)(screener_type=screener_type)
-
-
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: HttpRequest, *, ensure_stream: StreamStarter | None = None) -> HttpResponse:
+    """The list of screeners."""
     runs = {t: ScreenerRun.objects.filter(screener_type=t).first() for t in ScreenerType.values}
     return render(
         request,
@@ -41,7 +34,10 @@ def index(request: HttpRequest) -> HttpResponse:
     )
 
 
-def screener(request: HttpRequest, screener_type: str) -> HttpResponse:
+def screener(
+    request: HttpRequest, screener_type: str, *, ensure_stream: StreamStarter | None = None
+) -> HttpResponse:
+    """One screener's latest run, sorted and paginated; asks for its stream while open."""
     if screener_type not in ScreenerType.values:
         raise Http404(f"no screener {screener_type!r}")
     view = screener_page(
@@ -51,7 +47,7 @@ def screener(request: HttpRequest, screener_type: str) -> HttpResponse:
         per_page=request.GET.get("per_page"),
     )
     is_open = market_is_open()
-    if is_open and view.run is not None:
+    if is_open and view.run is not None and ensure_stream is not None:
         ensure_stream(screener_type=screener_type)  # enqueue only; never waits for the feed
     return render(
         request,

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from marketstream.simulator import DEMO_ACCESS_TOKEN, DEMO_CLIENT_ID, DhanSimulator, SimulatorConfig
-
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
-FULL_SCRIP_MASTER = SHARED_DATA / "dhan-scrip-master-nse-bse-equity-index-2026-07.csv"
+# DhanHQ's compact scrip master, NSE and BSE equities and indices as of 2026-07 (23,116
+# rows), gzipped: see tests/data/README.md.
+FULL_SCRIP_MASTER_GZ = (
+    ROOT / "tests" / "data" / "dhan-scrip-master-nse-bse-equity-index-2026-07.csv.gz"
+)
+
+
+@functools.cache
+def full_scrip_master() -> Path:
+    """The full scrip master as a CSV file (unpacked once per test process)."""
+    path = Path(tempfile.mkdtemp(prefix="scrip-master-")) / FULL_SCRIP_MASTER_GZ.stem
+    path.write_bytes(gzip.decompress(FULL_SCRIP_MASTER_GZ.read_bytes()))
+    return path
 
 
 def free_port() -> int:
@@ -47,7 +59,9 @@ def wait_until(predicate, *, timeout: float = 15.0, what: str = "condition"):
 
 
 @pytest.fixture
-def simulator() -> Iterator[DhanSimulator]:
+def simulator():
+    from dhan.simulator import DhanSimulator, SimulatorConfig
+
     sim = DhanSimulator(SimulatorConfig(port=0, rest_port=0, ticks_per_second=20, seed=1))
     sim.start()
     yield sim
@@ -56,6 +70,8 @@ def simulator() -> Iterator[DhanSimulator]:
 
 @pytest.fixture
 def sim_credentials():
+    from dhan.simulator import DEMO_ACCESS_TOKEN, DEMO_CLIENT_ID
+
     return DEMO_CLIENT_ID, DEMO_ACCESS_TOKEN
 
 
@@ -85,7 +101,8 @@ class ManagedProcess:
 
 
 def manage_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DHANHQ_", "REDIS_URL"))}
+    skip = ("DHANHQ_", "REDIS_URL", "DJANGO_DEBUG")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     env.update(PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="marketstream.settings")
     env.update(extra)
     return env
@@ -181,3 +198,25 @@ def _clear_local_price_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+async def live():
+    """A web process's live-price services (broadcaster, fan-out), stopped at the end."""
+    from prices.live import LivePrices
+
+    services = LivePrices()
+    yield services
+    await services.stop()
+
+
+@pytest.fixture
+def dashboard_app(live):
+    """`/ws/dashboard/`'s consumer with `live` in its scope, as the ASGI app has it."""
+    from prices.consumers import DashboardConsumer
+    from prices.live import LivePricesMiddleware
+
+    def app(consumer=DashboardConsumer):
+        return LivePricesMiddleware(consumer.as_asgi(), live)
+
+    return app

@@ -44,7 +44,7 @@ def test_start_stream_refuses_bad_input_clearly(loaded, settings, args, message)
 
 def test_start_stream_with_the_market_closed(loaded, settings, monkeypatch, capsys):
     settings.DEV_MODE = False
-    monkeypatch.setattr("marketstream.streams.market_is_open", lambda: False)
+    monkeypatch.setattr("prices.calendar.session_is_open", lambda now=None: False)
     with pytest.raises(CommandError, match=r"the market is closed .* nothing started"):
         call_command("start_stream", "--type", "swing")
     assert Stream.objects.count() == 0
@@ -103,7 +103,7 @@ def test_admin_lists_streams_and_stops_them(loaded, settings, client):
 def test_opening_a_page_ensures_its_stream_once(loaded, settings):
     from django.utils import timezone
 
-    from marketstream.streams import ensure_stream
+    from marketstream.connections.control import ensure_stream
 
     settings.DEV_MODE = True
     settings.DHANHQ_WS_ENABLED = False  # the eager start task fails fast instead of connecting

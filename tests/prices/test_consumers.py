@@ -9,8 +9,9 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
-from marketstream.asgi import application
-from prices.broadcast import GROUP, broadcaster
+from marketstream.asgi import build_application
+from marketstream.runtime import WebRuntime
+from prices.broadcast import GROUP
 from prices.cache import PriceSink
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,7 +24,20 @@ def embedded(settings):
     settings.LTP_BROADCAST_INTERVAL_MS = 100
 
 
-async def connect() -> WebsocketCommunicator:
+@pytest.fixture
+async def runtime():
+    """An embedded web process's runtime: its feeds would write to `local_store`."""
+    web = WebRuntime(hosts_connections=True)
+    yield web
+    await web.live.stop()
+
+
+@pytest.fixture
+def application(runtime):
+    return build_application(runtime)
+
+
+async def connect(application) -> WebsocketCommunicator:
     ws = WebsocketCommunicator(application, "/ws/dashboard/")
     connected, _ = await ws.connect()
     assert connected
@@ -47,11 +61,11 @@ async def window(seq: int, prices: dict, *, status: str = "not_running", ts: flo
     )
 
 
-async def test_subscribe_acks_then_snapshots_from_the_cache():
+async def test_subscribe_acks_then_snapshots_from_the_cache(application):
     sink = PriceSink()
     sink.put_many([("NSE_EQ:2885", 1519.9), ("IDX_I:13", 26150.05)])
     await sync_to_async(sink.flush)()
-    ws = await connect()
+    ws = await connect(application)
     await ws.send_json_to({"action": "subscribe", "keys": ["NSE_EQ:2885", "NSE_EQ:1333"]})
     assert await ws.receive_json_from() == {"type": "ack", "action": "subscribe", "count": 2}
     assert await ws.receive_json_from() == {"type": "snapshot", "prices": {"NSE_EQ:2885": 1519.9}}
@@ -63,8 +77,8 @@ async def test_subscribe_acks_then_snapshots_from_the_cache():
     await ws.disconnect()
 
 
-async def test_updates_carry_only_subscribed_changed_keys_once_per_window():
-    a, b = await connect(), await connect()
+async def test_updates_carry_only_subscribed_changed_keys_once_per_window(application):
+    a, b = await connect(application), await connect(application)
     await a.send_json_to({"action": "subscribe", "keys": ["NSE_EQ:2885"]})
     await b.send_json_to({"action": "subscribe", "keys": ["NSE_EQ:11536", "IDX_I:13"]})
     for ws in (a, b):
@@ -90,8 +104,8 @@ async def test_updates_carry_only_subscribed_changed_keys_once_per_window():
     await b.disconnect()
 
 
-async def test_a_window_older_than_the_snapshot_does_not_overwrite_it():
-    ws = await connect()
+async def test_a_window_older_than_the_snapshot_does_not_overwrite_it(application):
+    ws = await connect(application)
     await ws.send_json_to({"action": "subscribe", "keys": ["NSE_EQ:2885", "NSE_EQ:1333"]})
     await ws.receive_json_from()
     await ws.receive_json_from()
@@ -100,8 +114,8 @@ async def test_a_window_older_than_the_snapshot_does_not_overwrite_it():
     await ws.disconnect()
 
 
-async def test_ping_in_both_forms():
-    ws = await connect()
+async def test_ping_in_both_forms(application):
+    ws = await connect(application)
     await ws.send_to(text_data="ping")
     assert await ws.receive_json_from() == {"type": "pong"}
     await ws.send_json_to({"action": "ping"})
@@ -131,8 +145,8 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("frame", "error"), BAD_INPUT)
-async def test_bad_input_gets_an_error_and_the_socket_keeps_working(frame, error):
-    ws = await connect()
+async def test_bad_input_gets_an_error_and_the_socket_keeps_working(application, frame, error):
+    ws = await connect(application)
     await ws.send_to(text_data=frame)
     reply = await ws.receive_json_from()
     assert reply["type"] == "error" and error in reply["error"], reply
@@ -141,8 +155,8 @@ async def test_bad_input_gets_an_error_and_the_socket_keeps_working(frame, error
     await ws.disconnect()
 
 
-async def test_binary_frames_and_more_than_1000_keys_in_total_are_refused():
-    ws = await connect()
+async def test_binary_frames_and_more_than_1000_keys_in_total_are_refused(application):
+    ws = await connect(application)
     await ws.send_to(bytes_data=b"\x00\x01")
     assert "binary frames" in (await ws.receive_json_from())["error"]
     await ws.send_json_to({"action": "subscribe", "keys": [f"NSE_EQ:{i}" for i in range(1, 1001)]})
@@ -153,12 +167,14 @@ async def test_binary_frames_and_more_than_1000_keys_in_total_are_refused():
     await ws.disconnect()
 
 
-async def test_the_broadcaster_sends_changed_prices_from_the_sink_to_subscribers():
-    ws = await connect()
+async def test_the_broadcaster_sends_changed_prices_from_the_sink_to_subscribers(
+    application, runtime
+):
+    ws = await connect(application)
     await ws.send_json_to({"action": "subscribe", "keys": ["NSE_EQ:2885"]})
     await ws.receive_json_from()
     await ws.receive_json_from()
-    sink = PriceSink()
+    sink = PriceSink(store=runtime.local_store)  # where this process's feeds write
     for price in (1519.0, 1519.1, 1519.2):  # a burst inside one window: the last one wins
         sink.put("NSE_EQ:2885", price)
     await sync_to_async(sink.flush)()
@@ -171,4 +187,3 @@ async def test_the_broadcaster_sends_changed_prices_from_the_sink_to_subscribers
     await sync_to_async(sink.flush)()
     assert await ws.receive_nothing(timeout=0.5)
     await ws.disconnect()
-    await broadcaster.stop()

@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 
 from prices.broadcast import GROUP
 from prices.consumers import DashboardConsumer
-from prices.fanout import LocalFanout, fanout
+from prices.fanout import LocalFanout
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,8 +29,8 @@ def embedded(settings):
     settings.DEV_MODE = True
 
 
-async def connect(app=None) -> WebsocketCommunicator:
-    ws = WebsocketCommunicator(app or DashboardConsumer.as_asgi(), "/ws/dashboard/")
+async def connect(app) -> WebsocketCommunicator:
+    ws = WebsocketCommunicator(app, "/ws/dashboard/")
     connected, _ = await ws.connect()
     assert connected
     assert (await ws.receive_json_from(timeout=5))["type"] == "status"
@@ -58,16 +58,17 @@ async def window(prices: dict, *, ts: float = 9e9) -> int:
     return seq
 
 
-async def received_by_fanout(count: int) -> None:
+async def received_by_fanout(fanout: LocalFanout, count: int) -> None:
     async with asyncio.timeout(5):
         while fanout.messages_received < count:
             await asyncio.sleep(0.01)
 
 
-async def test_the_process_is_one_group_member_and_receives_each_window_once():
+async def test_the_process_is_one_group_member_and_receives_each_window_once(live, dashboard_app):
+    fanout = live.fanout
     layer = get_channel_layer()
     before = set(layer.groups.get(GROUP, {}))
-    clients = [await connect() for _ in range(5)]
+    clients = [await connect(dashboard_app()) for _ in range(5)]
     for i, ws in enumerate(clients):
         await subscribe(ws, ["NSE_EQ:2885", f"NSE_EQ:{100 + i}"])
     members = set(layer.groups[GROUP])
@@ -96,16 +97,19 @@ class GatedSnapshotConsumer(DashboardConsumer):
         return {"NSE_EQ:2885": 1500.0}
 
 
-async def test_windows_during_a_snapshot_wait_for_it_and_arrive_merged_after_it():
+async def test_windows_during_a_snapshot_wait_for_it_and_arrive_merged_after_it(
+    live, dashboard_app
+):
+    fanout = live.fanout
     GatedSnapshotConsumer.gate = asyncio.Event()
-    ws = await connect(GatedSnapshotConsumer.as_asgi())
+    ws = await connect(dashboard_app(GatedSnapshotConsumer))
     await ws.send_json_to({"action": "subscribe", "keys": ["NSE_EQ:2885", "NSE_EQ:1333"]})
     assert (await ws.receive_json_from())["type"] == "ack"
     before = fanout.messages_received
     await window({"NSE_EQ:2885": 1501.0, "NSE_EQ:1333": 10.0}, ts=0.0)  # older than it
     await window({"NSE_EQ:2885": 1502.0})
     last = await window({"NSE_EQ:2885": 1503.0, "NSE_EQ:1": 1.0})
-    await received_by_fanout(before + 3)
+    await received_by_fanout(fanout, before + 3)
     assert await ws.receive_nothing(timeout=0.1)
     GatedSnapshotConsumer.gate.set()
     assert await ws.receive_json_from() == {"type": "snapshot", "prices": {"NSE_EQ:2885": 1500.0}}
@@ -123,9 +127,11 @@ class BrokenConsumer(DashboardConsumer):
         raise RuntimeError("boom")
 
 
-async def test_a_failing_client_is_logged_and_the_others_still_get_the_window(caplog):
-    broken = await connect(BrokenConsumer.as_asgi())
-    good = await connect()
+async def test_a_failing_client_is_logged_and_the_others_still_get_the_window(
+    caplog, dashboard_app
+):
+    broken = await connect(dashboard_app(BrokenConsumer))
+    good = await connect(dashboard_app())
     await subscribe(good, ["NSE_EQ:2885"])
     with caplog.at_level(logging.ERROR, logger="prices.fanout"):
         await window({"NSE_EQ:2885": 1520.0})
@@ -137,14 +143,14 @@ async def test_a_failing_client_is_logged_and_the_others_still_get_the_window(ca
         await ws.disconnect()
 
 
-async def test_other_group_messages_reach_each_consumer_handler():
+async def test_other_group_messages_reach_each_consumer_handler(dashboard_app):
     received: list[dict] = []
 
     class Listening(DashboardConsumer):
         async def market_note(self, event: dict) -> None:
             received.append(event)
 
-    clients = [await connect(Listening.as_asgi()) for _ in range(3)]
+    clients = [await connect(dashboard_app(Listening)) for _ in range(3)]
     await get_channel_layer().group_send(GROUP, {"type": "market.note", "text": "halt"})
     async with asyncio.timeout(5):
         while len(received) < 3:

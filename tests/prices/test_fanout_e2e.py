@@ -15,7 +15,7 @@ import pytest
 import redis
 import websockets
 
-from marketstream.simulator import DhanSimulator, SimulatorConfig
+from dhan.simulator import DhanSimulator, SimulatorConfig
 from prices.broadcast import LEADER_KEY, LEADER_TTL_MIN_SECONDS
 from tests.conftest import (
     ManagedProcess,

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from prices import instruments
 from prices.instruments import ScripMasterError, load_scrip_master
 from prices.models import Instrument
-from tests.conftest import FULL_SCRIP_MASTER
+from tests.conftest import full_scrip_master
 
 pytestmark = pytest.mark.django_db
 HEADER = (
@@ -25,7 +25,7 @@ def tick(key: str) -> Decimal:
 
 
 def test_loads_the_whole_real_scrip_master_with_tick_sizes_in_rupees(capsys):
-    call_command("load_instruments", str(FULL_SCRIP_MASTER))
+    call_command("load_instruments", str(full_scrip_master()))
     out, err = capsys.readouterr()
     # 23,116 rows; one has a tick size of 0 and is reported with its line number.
     assert Instrument.objects.count() == 23_115
@@ -37,7 +37,7 @@ def test_loads_the_whole_real_scrip_master_with_tick_sizes_in_rupees(capsys):
     assert tick("IDX_I:13") == Decimal("0.05") and tick("IDX_I:51") == Decimal("0.01")
     nifty = Instrument.objects.get(exchange_segment="IDX_I", security_id=13)
     assert (nifty.trading_symbol, nifty.instrument_type) == ("NIFTY", "INDEX")
-    call_command("load_instruments", str(FULL_SCRIP_MASTER))  # idempotent
+    call_command("load_instruments", str(full_scrip_master()))  # idempotent
     assert "(0 new)" in capsys.readouterr().out
     assert Instrument.objects.count() == 23_115
 

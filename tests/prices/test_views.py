@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 
+from dhan.rest import REST_SPACING_SECONDS
 from marketstream.models import Stream
 from prices import rest
 from prices.cache import PriceSink, price_store
@@ -17,7 +18,6 @@ URL = "/api/v1/current_prices"
 def embedded(settings):
     settings.REDIS_URL = ""
     settings.DHANHQ_CLIENT_ID = settings.DHANHQ_ACCESS_TOKEN = ""
-    rest.rate_limiter._last = 0.0
 
 
 def cache_prices(**prices: float) -> None:
@@ -125,11 +125,15 @@ def test_health_is_stale_when_the_heartbeat_is_old(client, settings):
 
 
 def test_the_rest_rate_limit_is_shared_across_processes_through_redis(settings, redis_url):
+    settings.CACHES = {
+        "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": redis_url}
+    }
     settings.REDIS_URL = redis_url
-    other_process = rest.RestRateLimiter()  # a second web process has its own limiter object
-    assert rest.rate_limiter.try_acquire()
-    assert not other_process.try_acquire() and not rest.rate_limiter.try_acquire()
+    this_process = rest.CacheRateGate("1000000001")
+    other_process = rest.CacheRateGate("1000000001")  # a second web process's gate object
+    assert this_process.try_acquire()
+    assert not other_process.try_acquire() and not this_process.try_acquire()
     import time
 
-    time.sleep(1.05)
+    time.sleep(REST_SPACING_SECONDS + 0.05)
     assert other_process.try_acquire()

@@ -37,6 +37,7 @@ def site(tmp_path_factory):
         DHANHQ_CLIENT_ID="1000000001",
         DHANHQ_ACCESS_TOKEN="demo-token",
         LTP_BROADCAST_INTERVAL_MS="500",
+        DJANGO_DEBUG="true",  # /api/v1/ws_subscriptions answers anyone only with DEBUG
         DHANHQ_API_URL=f"http://127.0.0.1:{free_port()}/v2",
     )
     for command in ("migrate", "load_instruments", "load_screeners"):

@@ -6,28 +6,14 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import include, path
 
+from prices import views as price_views
 from prices.cache import PriceSink
 from prices.models import Instrument
 from screeners.models import ScreenerResult, ScreenerRun
 
 pytestmark = pytest.mark.django_db
-
-
-def closed() -> bool:
-    return False
-
-
-def opened() -> bool:
-    return True
-
-
-@pytest.fixture(autouse=True)
-def embedded(settings):
-    settings.REDIS_URL = ""
-    settings.MARKET_OPEN_PROVIDER = "tests.screeners.test_pages.closed"
-    settings.SCREENER_STREAM_STARTER = "tests.screeners.test_pages.record_start"
-    STARTS.clear()
 
 
 STARTS: list[str] = []
@@ -36,6 +22,25 @@ STARTS: list[str] = []
 def record_start(*, screener_type: str) -> str:
     STARTS.append(screener_type)
     return "recorded"
+
+
+# The project's URLconf gives the pages the stream layer's starter; this one records.
+urlpatterns = [
+    path("screeners/", include("screeners.urls"), {"ensure_stream": record_start}),
+    path("api/v1/current_prices", price_views.current_prices, name="current_prices"),
+]
+
+
+def set_market(is_open: bool, monkeypatch) -> None:
+    monkeypatch.setattr("screeners.views.market_is_open", lambda: is_open)
+
+
+@pytest.fixture(autouse=True)
+def embedded(settings, monkeypatch):
+    settings.REDIS_URL = ""
+    settings.ROOT_URLCONF = __name__
+    set_market(False, monkeypatch)
+    STARTS.clear()
 
 
 def make_run(screener_type: str, rows: int) -> ScreenerRun:
@@ -77,8 +82,8 @@ def count_queries(client, url: str) -> int:
 
 @pytest.mark.parametrize("screener_type", ["swing", "longterm"])
 @pytest.mark.parametrize("market", ["closed", "opened"])
-def test_queries_are_bounded_whatever_the_row_count(client, settings, screener_type, market):
-    settings.MARKET_OPEN_PROVIDER = f"tests.screeners.test_pages.{market}"
+def test_queries_are_bounded_whatever_the_row_count(client, monkeypatch, screener_type, market):
+    set_market(market == "opened", monkeypatch)
     make_run(screener_type, 10)
     small = count_queries(client, f"/screeners/{screener_type}?per_page=500")
     ScreenerRun.objects.all().delete()

@@ -1,21 +1,20 @@
 """manage.py dhan_simulator: a local DhanHQ feed (WebSocket) and REST market quote."""
 
 import json
-from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from marketstream.protocol import DEFAULT_TICK_SIZES, InstrumentKey
-from marketstream.simulator import (
+from dhan.decoder import DEFAULT_TICK_SIZES
+from dhan.segments import InstrumentKey
+from dhan.simulator import (
+    BASE_PRICES_FILE,
     DEMO_ACCESS_TOKEN,
     DEMO_CLIENT_ID,
     DhanSimulator,
     SimulatorConfig,
 )
 from prices.models import Instrument
-
-BASE_PRICES = Path(__file__).resolve().parents[2] / "data" / "simulator_prices.json"
 
 
 def _tick_sizes() -> dict[InstrumentKey, float]:
@@ -55,7 +54,7 @@ class Command(BaseCommand):
         simulator = DhanSimulator(
             config,
             tick_size=lambda key: ticks.get(key) or DEFAULT_TICK_SIZES.get(key.segment, 0.05),
-            base_prices=json.loads(BASE_PRICES.read_text())["prices"],
+            base_prices=json.loads(BASE_PRICES_FILE.read_text())["prices"],
         )
         self.stdout.write(
             f"DhanHQ simulator on ws://{config.host}:{config.port} "

@@ -3,8 +3,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from marketstream.streamkeys import StreamKeyError, parse_stream_key
-from marketstream.streams import MarketClosedError, request_start
+from marketstream.connections.control import MarketClosedError, request_start
+from marketstream.connections.keys import StreamKeyError, build_stream_key, parse_stream_key
 
 
 def _split(value: str | None) -> list[str]:
@@ -27,8 +27,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, screener_type, ids, symbols, keys, mode, when_open, **options):
-        from marketstream.streamkeys import build_stream_key
-
         try:
             id_list = [int(i) for i in _split(ids)]
         except ValueError:

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from marketstream.streams import request_stop, request_stop_all
+from marketstream.connections.control import request_stop, request_stop_all
 
 
 class Command(BaseCommand):

@@ -1,4 +1,5 @@
-"""manage.py stream_status [--json]: one row per stream."""
+"""manage.py stream_status [--json]: one row per stream, and a warning on standard error
+when the exchange holiday calendar does not cover this year."""
 
 import json
 
@@ -6,8 +7,36 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from marketstream.models import Stream
+from prices.calendar import coverage_warning
 
-COLUMNS = ("key", "state", "desired", "instruments", "heartbeat_age_s", "ticks", "last_error")
+COLUMNS = (
+    "key",
+    "state",
+    "desired",
+    "instruments",
+    "heartbeat_age_s",
+    "ticks",
+    "malformed",
+    "last_error",
+)
+
+
+def _row(stream: Stream, now) -> dict:
+    beat = stream.last_heartbeat
+    return {
+        "key": stream.key,
+        "kind": stream.kind,
+        "state": stream.state,
+        "desired": stream.desired_state,
+        "instruments": stream.instrument_count,
+        "heartbeat_age_s": round((now - beat).total_seconds(), 1) if beat else None,
+        "ticks": stream.ticks_received,
+        "malformed": stream.malformed_frames,
+        "last_error": stream.last_error,
+        "stopped_reason": stream.stopped_reason,
+        "reconnects": stream.reconnects,
+        "worker": f"{stream.worker_host}:{stream.worker_pid}" if stream.worker_pid else "",
+    }
 
 
 class Command(BaseCommand):
@@ -17,41 +46,18 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", dest="as_json")
 
     def handle(self, *args, as_json: bool, **options):
+        warning = coverage_warning()
+        if warning:
+            self.stderr.write(f"warning: {warning}")
         now = timezone.now()
-        rows = [
-            {
-                "key": s.key,
-                "state": s.state,
-                "desired": s.desired_state,
-                "instruments": s.instrument_count,
-                "heartbeat_age_s": round((now - s.last_heartbeat).total_seconds(), 1)
-                if s.last_heartbeat
-                else None,
-                "ticks": s.ticks_received,
-                "last_error": s.last_error,
-                "stopped_reason": s.stopped_reason,
-                "reconnects": s.reconnects,
-                "worker": f"{s.worker_host}:{s.worker_pid}" if s.worker_pid else "",
-            }
-            for s in Stream.objects.all()
-        ]
+        rows = [_row(s, now) for s in Stream.objects.all()]
         if as_json:
             self.stdout.write(json.dumps(rows, indent=1))
             return
         self.stdout.write("\t".join(c.upper() for c in COLUMNS))
         for row in rows:
             age = row["heartbeat_age_s"]
-            self.stdout.write(
-                "\t".join(
-                    str(v)
-                    for v in (
-                        row["key"],
-                        row["state"],
-                        row["desired"],
-                        row["instruments"],
-                        "-" if age is None else f"{age:.0f}",
-                        row["ticks"],
-                        row["last_error"] or "-",
-                    )
-                )
-            )
+            values = [row[c] for c in COLUMNS]
+            values[COLUMNS.index("heartbeat_age_s")] = "-" if age is None else f"{age:.0f}"
+            values[COLUMNS.index("last_error")] = row["last_error"] or "-"
+            self.stdout.write("\t".join(str(v) for v in values))

@@ -1,0 +1,67 @@
+"""Simulated prices: a random walk on each instrument's tick grid, shared by the feed and
+REST servers of the simulator (so both tell the same story)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import zlib
+from collections.abc import Callable, Mapping
+
+from dhan.decoder import TickGrid
+from dhan.segments import InstrumentKey
+
+
+class PriceBook:
+    """Simulated prices: a random walk on each instrument's tick grid. Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        tick_size: Callable[[InstrumentKey], float],
+        base_prices: Mapping[str, float],
+        rng: random.Random,
+    ) -> None:
+        self._tick_size = tick_size
+        self._base = base_prices
+        self._rng = rng
+        self._lock = threading.Lock()
+        self._state: dict[InstrumentKey, list] = {}  # key -> [grid, ticks, prev, open, hi, lo, vol]
+
+    def _ensure(self, key: InstrumentKey) -> list:
+        state = self._state.get(key)
+        if state is None:
+            grid = TickGrid.of(self._tick_size(key))
+            base = self._base.get(str(key))
+            if base is None:  # stable per security id, so restarts agree
+                base = 50 + zlib.crc32(str(key).encode()) % 4950
+            ticks = max(1, round(base * grid.scale / grid.units))
+            state = [grid, ticks, ticks, ticks, ticks, ticks, 0]
+            self._state[key] = state
+        return state
+
+    @staticmethod
+    def _price(grid: TickGrid, ticks: int) -> float:
+        return ticks * grid.units / grid.scale
+
+    def step(self, key: InstrumentKey) -> float:
+        with self._lock:
+            state = self._ensure(key)
+            state[1] = max(1, state[1] + self._rng.choice((-3, -2, -1, -1, 1, 1, 2, 3)))
+            state[4], state[5] = max(state[4], state[1]), min(state[5], state[1])
+            state[6] += self._rng.randint(1, 500)
+            return self._price(state[0], state[1])
+
+    def snapshot(self, key: InstrumentKey) -> dict[str, float]:
+        with self._lock:
+            grid, ticks, prev, opn, high, low, volume = self._ensure(key)
+            p = self._price
+            return {
+                "ltp": p(grid, ticks),
+                "prev_close": p(grid, prev),
+                "open": p(grid, opn),
+                "high": p(grid, high),
+                "low": p(grid, low),
+                "volume": volume,
+                "tick": grid.units / grid.scale,
+            }

@@ -1,0 +1,223 @@
+"""The simulator's market feed: DhanHQ's v2 WebSocket (query string checked, 808/809 for a
+wrong client id or token, subscribe and unsubscribe in all three modes, prev close on
+subscribe, 805 for a sixth connection, 804 past 5000 instruments), ticking every
+subscribed instrument. Served by `server.DhanSimulator`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from dhan.limits import MAX_CONNECTIONS_PER_CLIENT, MAX_INSTRUMENTS_PER_CONNECTION
+from dhan.packets import (
+    DepthLevel,
+    Full,
+    Quote,
+    encode_disconnect,
+    encode_full,
+    encode_market_status,
+    encode_oi,
+    encode_prev_close,
+    encode_quote,
+    encode_ticker,
+)
+from dhan.requests import FeedMode, RequestError, parse_request
+from dhan.segments import InstrumentKey
+from dhan.simulator.book import PriceBook
+from dhan.simulator.config import SimulatorConfig
+
+DERIVATIVE_SEGMENTS = frozenset({2, 3, 5, 7, 8})
+
+
+@dataclass(eq=False)
+class _Session:
+    ws: ServerConnection
+    client_id: str
+    number: int
+    subscriptions: dict[InstrumentKey, FeedMode] = field(default_factory=dict)
+
+
+class FeedServer:
+    """The feed's sessions and tick loop; its handler is given to `websockets.serve`."""
+
+    def __init__(self, config: SimulatorConfig, prices: PriceBook) -> None:
+        self.config = config
+        self.prices = prices
+        self.silent = False  # keep sockets open but send nothing (watchdog tests)
+        self.connections_total = 0
+        self.requests: list[tuple[int, dict | str]] = []  # (session number, request) log
+        self.sessions: list[_Session] = []
+
+    async def refuse(self, ws: ServerConnection, reason: int) -> None:
+        """Send a disconnect packet with `reason`, then close."""
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(encode_disconnect(reason))
+            await ws.close()
+
+    async def handle(self, ws: ServerConnection) -> None:
+        """One client connection, from handshake to close (given to `websockets.serve`)."""
+        query = parse_qs(urlsplit(ws.request.path).query)
+        client_id = query.get("clientId", [""])[0]
+        token = query.get("token", [""])[0]
+        if query.get("version", [""])[0] != "2":
+            await self.refuse(ws, 814)
+            return
+        if client_id != self.config.client_id:
+            await self.refuse(ws, 808)
+            return
+        if token != self.config.access_token:
+            await self.refuse(ws, 809)
+            return
+        self.connections_total += 1
+        session = _Session(ws, client_id, self.connections_total)
+        mine = [s for s in self.sessions if s.client_id == client_id]
+        if len(mine) >= MAX_CONNECTIONS_PER_CLIENT:
+            await self.refuse(mine[0].ws, 805)  # DhanHQ drops the OLDEST connection
+        self.sessions.append(session)
+        try:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    continue  # the SDK follows code 12 with a legacy 83-byte header
+                if not await self._on_request(session, message):
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            self.sessions.remove(session)
+
+    async def _on_request(self, session: _Session, message: str) -> bool:
+        try:
+            request = parse_request(message)
+        except RequestError as exc:
+            self.requests.append((session.number, message))
+            await self.refuse(session.ws, exc.reason)
+            return False
+        self.requests.append((session.number, json.loads(message)))
+        if request is None:  # code 12: the client says goodbye
+            await session.ws.close()
+            return False
+        if not request.is_subscribe:
+            for key in request.keys:
+                session.subscriptions.pop(key, None)
+            return True
+        new = [k for k in request.keys if k not in session.subscriptions]
+        if len(session.subscriptions) + len(new) > MAX_INSTRUMENTS_PER_CONNECTION:
+            await self.refuse(session.ws, 804)
+            return False
+        for key in request.keys:
+            session.subscriptions[key] = request.mode
+        # DhanHQ sends the previous close on every subscribe.
+        frames = [
+            encode_prev_close(key, prev_close=self.prices.snapshot(key)["prev_close"])
+            for key in request.keys
+        ]
+        await self._send(session, frames)
+        return True
+
+    async def _send(self, session: _Session, frames: list[bytes]) -> None:
+        if not frames:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            if self.config.pack_frames:
+                await session.ws.send(b"".join(frames))
+            else:
+                for frame in frames:
+                    await session.ws.send(frame)
+
+    async def tick_loop(self) -> None:
+        """Step and send every subscribed instrument, `ticks_per_second` times a second."""
+        interval = 1.0 / max(self.config.ticks_per_second, 0.01)
+        first = True
+        while True:
+            await asyncio.sleep(interval)
+            if self.silent:
+                continue
+            sessions = list(self.sessions)
+            stepped: dict[InstrumentKey, float] = {}
+            for session in sessions:
+                for key in list(session.subscriptions):
+                    if key not in stepped:
+                        stepped[key] = self.prices.step(key)
+            now = int(time.time())
+            for session in sessions:
+                frames = [encode_market_status(InstrumentKey(0, 0))] if first else []
+                frames += [
+                    build_packet(key, mode, now, self.prices.snapshot(key))
+                    for key, mode in list(session.subscriptions.items())
+                ]
+                await self._send(session, frames)
+            first = False
+
+
+def build_packet(key: InstrumentKey, mode: FeedMode, now: int, s: dict[str, float]) -> bytes:
+    """The packet DhanHQ would send for `key` in `mode`, from the price book's snapshot."""
+    if mode == FeedMode.TICKER:
+        return encode_ticker(key, ltp=s["ltp"], ltt=now)
+    if mode == FeedMode.QUOTE:
+        quote = _quote(key, now, s)
+        if key.segment in DERIVATIVE_SEGMENTS:
+            quote += encode_oi(key, oi=int(s["volume"]) * 10)
+        return quote
+    return _full(key, now, s)
+
+
+def _quote(key: InstrumentKey, now: int, s: dict[str, float]) -> bytes:
+    volume = int(s["volume"])
+    atp = (s["high"] + s["low"]) / 2
+    return encode_quote(
+        Quote(
+            key.segment,
+            key.security_id,
+            s["ltp"],
+            25,
+            now,
+            atp,
+            volume,
+            volume // 2,
+            volume // 3,
+            s["open"],
+            s["prev_close"],
+            s["high"],
+            s["low"],
+        )
+    )
+
+
+def _full(key: InstrumentKey, now: int, s: dict[str, float]) -> bytes:
+    volume, tick, ltp = int(s["volume"]), s["tick"], s["ltp"]
+    depth = tuple(
+        DepthLevel(
+            100 * (i + 1), 120 * (i + 1), i + 1, i + 2, ltp - tick * (i + 1), ltp + tick * (i + 1)
+        )
+        for i in range(5)
+    )
+    atp = (s["high"] + s["low"]) / 2
+    return encode_full(
+        Full(
+            key.segment,
+            key.security_id,
+            ltp,
+            25,
+            now,
+            atp,
+            volume,
+            volume // 2,
+            volume // 3,
+            volume * 10,
+            volume * 11,
+            volume * 9,
+            s["open"],
+            s["prev_close"],
+            s["high"],
+            s["low"],
+            depth,
+        )
+    )

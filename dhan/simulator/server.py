@@ -1,0 +1,186 @@
+"""`DhanSimulator`: a local DhanHQ (the v2 market feed and the REST market quote) for the
+demo and the tests, speaking the real protocols so the official `dhanhq` SDK works
+against it. Run by `manage.py dhan_simulator`; tests start it in a thread with `start()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+
+from websockets.asyncio.server import serve
+
+from dhan.segments import InstrumentKey
+from dhan.simulator.book import PriceBook
+from dhan.simulator.config import SimulatorConfig
+from dhan.simulator.feed import FeedServer
+from dhan.simulator.rest import RestServer
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 1 << 20
+
+
+class DhanSimulator:
+    """The simulator: `start()` runs it in a background thread; `stop()` ends it."""
+
+    def __init__(
+        self,
+        config: SimulatorConfig | None = None,
+        *,
+        tick_size: Callable[[InstrumentKey], float] | None = None,
+        base_prices: Mapping[str, float] | None = None,
+    ) -> None:
+        self.config = config or SimulatorConfig()
+        rng = random.Random(self.config.seed)
+        self.prices = PriceBook(
+            tick_size=tick_size or (lambda key: 0.05), base_prices=base_prices or {}, rng=rng
+        )
+        self.feed = FeedServer(self.config, self.prices)
+        self.rest = RestServer(self.config, self.prices)
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopping: asyncio.Event | None = None
+        self._error: BaseException | None = None
+
+    # --- what tests read and set ------------------------------------------------------
+
+    @property
+    def silent(self) -> bool:
+        """Keep sockets open but send nothing (watchdog tests)."""
+        return self.feed.silent
+
+    @silent.setter
+    def silent(self, value: bool) -> None:
+        self.feed.silent = value
+
+    @property
+    def connections_total(self) -> int:
+        return self.feed.connections_total
+
+    @property
+    def connection_count(self) -> int:
+        return len(self.feed.sessions)
+
+    @property
+    def requests(self) -> list[tuple[int, dict | str]]:
+        """(session number, request) for every feed request, in order."""
+        return self.feed.requests
+
+    def subscribed_keys(self) -> set[InstrumentKey]:
+        return {key for s in list(self.feed.sessions) for key in list(s.subscriptions)}
+
+    @property
+    def rest_port(self) -> int:
+        return self.rest.port
+
+    @property
+    def rest_calls(self) -> int:
+        return self.rest.calls
+
+    @property
+    def rest_call_times(self) -> list[float]:
+        return self.rest.call_times
+
+    @property
+    def rest_rejections(self) -> int:
+        return self.rest.rejections
+
+    def rest_request(
+        self, path: str, *, headers: Mapping[str, str], body: bytes
+    ) -> tuple[HTTPStatus, dict]:
+        return self.rest.rest_request(path, headers=headers, body=body)
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> DhanSimulator:
+        self._thread = threading.Thread(target=self._run, name="dhan-simulator", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10) or self._error:
+            raise RuntimeError(f"simulator failed to start: {self._error!r}")
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._stopping:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread:
+            self._thread.join(10)
+        self.rest.stop()
+
+    def serve_forever(self) -> None:
+        """Blocking run for the management command; returns on KeyboardInterrupt."""
+        self._run()
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._main())
+        except BaseException as exc:  # reported to start(); a thread cannot raise to it
+            self._error = exc
+            self._ready.set()
+            if not isinstance(exc, (KeyboardInterrupt, OSError)):
+                raise
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        self._stopping = asyncio.Event()
+        cfg = self.config
+        async with serve(
+            self.feed.handle,
+            cfg.host,
+            cfg.port,
+            max_size=MAX_FRAME_BYTES,
+            ping_interval=cfg.ping_interval_seconds,
+            ping_timeout=cfg.ping_timeout_seconds,
+        ) as server:
+            self.port = server.sockets[0].getsockname()[1]
+            self.rest.start(cfg.rest_port if cfg.rest_port is not None else self._rest_port())
+            logger.info(
+                "DhanHQ simulator: feed ws://%s:%d, REST http://%s:%d/v2",
+                cfg.host,
+                self.port,
+                cfg.host,
+                self.rest_port,
+            )
+            self._ready.set()
+            ticker = asyncio.create_task(self.feed.tick_loop())
+            await self._stopping.wait()
+            ticker.cancel()
+            for session in list(self.feed.sessions):
+                await session.ws.close()
+        self.rest.stop()
+
+    def _rest_port(self) -> int:
+        """Beside the feed's port by default; any free port when the feed's was."""
+        return self.config.port + 1 if self.config.port else 0
+
+    # --- test controls --------------------------------------------------------------
+
+    def _call(self, coro_fn: Callable[[], object]) -> None:
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(coro_fn(), self._loop).result(5)
+
+    def drop_connections(self) -> None:
+        """Close every feed socket abruptly, as a network failure would."""
+
+        async def drop() -> None:
+            for session in list(self.feed.sessions):
+                session.ws.transport.abort()
+
+        self._call(drop)
+
+    def disconnect_all(self, reason: int) -> None:
+        """Send a disconnect packet with `reason` to every client, then close."""
+
+        async def send() -> None:
+            for session in list(self.feed.sessions):
+                await self.feed.refuse(session.ws, reason)
+
+        self._call(send)

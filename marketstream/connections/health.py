@@ -1,0 +1,33 @@
+"""The streams as health and status report them (`prices.health.StreamHealth` rows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from marketstream.models import Stream
+from prices.health import StreamHealth
+
+
+def _age(now: datetime, moment: datetime | None) -> float | None:
+    return round((now - moment).total_seconds(), 1) if moment else None
+
+
+def stream_rows(*, now: datetime) -> list[StreamHealth]:
+    """One row per stream, for the health endpoint, the broadcaster and `stream_status`."""
+    return [
+        StreamHealth(
+            key=s.key,
+            kind=s.kind,
+            state=s.state,
+            desired_state=s.desired_state,
+            instruments=s.instrument_count,
+            ticks_received=s.ticks_received,
+            reconnects=s.reconnects,
+            malformed_frames=s.malformed_frames,
+            heartbeat_age_seconds=_age(now, s.last_heartbeat),
+            last_tick_age_seconds=_age(now, s.last_tick_at),
+            last_error=s.last_error,
+            stopped_reason=s.stopped_reason,
+        )
+        for s in Stream.objects.all()
+    ]

@@ -1,0 +1,90 @@
+"""What a kind of upstream connection must say about itself; everything else (the thread,
+backoff, watchdog, control, heartbeat, locks and the connection budget) is written once in
+this package. The market feed (`marketfeed.py`) is the first kind.
+
+A kind's methods run in three places: `open`, `subscribe`, `unsubscribe`, `take` and
+`collect` on the connection's event loop (never blocking: no database, no Redis);
+`flush` on the connection's writer thread (blocking I/O is fine there).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from marketstream.models import Stream
+from prices.calendar import market_is_open
+
+
+class Upstream(Protocol):
+    """An open socket as a kind opened it."""
+
+    def frames(self) -> AsyncIterator[bytes | str]: ...
+
+    async def close(self) -> None: ...
+
+
+class StartRefused(Exception):
+    """A connection that cannot start as asked (bad instruments, no credentials, a limit):
+    starting it again will not help until someone changes something."""
+
+
+class ConnectionKind(ABC):
+    """One upstream connection of some kind, for one Stream row. Subclass and register the
+    subclass (a `KindFactory`) with the connection registry."""
+
+    name: str = ""  # the Stream rows' `kind`
+
+    def __init__(self, *, key: str, client_id: str, secret: str = "") -> None:
+        self.key = key
+        self.client_id = client_id  # whose connection budget this socket uses
+        self.secret = secret  # redacted from every error this connection records
+        self.items_received = 0  # what `take` decoded, for heartbeats and status
+        self.malformed = 0  # frames `take` could not use
+
+    def subjects(self) -> list[str]:
+        """What the connection carries, as shown on its row (instrument keys, say)."""
+        return []
+
+    @abstractmethod
+    async def open(self) -> Upstream:
+        """Connect and authenticate. Raise a `dhan.errors.FeedError` subclass on failure."""
+
+    async def subscribe(self, upstream: Upstream) -> None:
+        """After every (re)connect: ask for everything this connection carries."""
+        return None
+
+    async def unsubscribe(self, upstream: Upstream) -> None:
+        """Before a requested stop: what a polite client sends before it says goodbye."""
+        return None
+
+    @abstractmethod
+    def take(self, frame: bytes | str) -> None:
+        """One frame: decode it and keep what it carries for `collect`. Count what cannot be
+        used in `self.malformed`; raise a FeedError when the frame ends the connection."""
+
+    def collect(self) -> bool:
+        """Every flush interval, on the loop: hand what `take` kept to the writer (no I/O).
+        True when there is something to flush."""
+        return False
+
+    def flush(self) -> None:
+        """On the writer thread: write what `collect` handed over. Raise on failure; the
+        writer retries with backoff (the kind must keep what it could not write)."""
+        return None
+
+    def heartbeat(self) -> None:
+        """On the bookkeeping thread, every heartbeat: anything besides the Stream row."""
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class KindFactory:
+    """How the registry builds a kind for a Stream row (`build` raises StartRefused), and
+    when connections of the kind run (they stop themselves when `in_hours` turns false)."""
+
+    name: str
+    build: Callable[[Stream], ConnectionKind]
+    in_hours: Callable[[], bool] = market_is_open

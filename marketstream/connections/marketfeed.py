@@ -1,0 +1,140 @@
+"""The market-feed connection kind: one DhanHQ v2 feed socket per stream key, its
+instruments subscribed in the stream's mode, frames scanned for the latest LTP per
+instrument and flushed through the price sink (the one writer of prices).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from dhan.client import FeedConnection, FeedCredentials, classify_disconnect
+from dhan.decoder import Decoder
+from dhan.limits import MAX_INSTRUMENTS_PER_CONNECTION
+from dhan.packets import DecodeError
+from dhan.requests import FeedMode
+from dhan.scanner import LtpScanner
+from dhan.segments import InstrumentKey
+from marketstream.connections.keys import StreamKeyError, parse_stream_key, resolve_instruments
+from marketstream.connections.kinds import ConnectionKind, KindFactory, StartRefused
+from marketstream.models import Stream
+from prices.cache import PriceSink, PriceStore
+from prices.calendar import market_is_open
+
+logger = logging.getLogger(__name__)
+
+
+def check_credentials() -> None:
+    if not settings.DHANHQ_WS_ENABLED:
+        raise StartRefused("feeds are disabled (DHANHQ_WS_ENABLED=false)")
+    if not (settings.DHANHQ_CLIENT_ID and settings.DHANHQ_ACCESS_TOKEN):
+        raise StartRefused("DHANHQ_CLIENT_ID and DHANHQ_ACCESS_TOKEN must be set")
+
+
+class MarketFeedKind(ConnectionKind):
+    """Prices for one stream's instruments. The hot path (`take`) keeps only the latest
+    LTP per instrument; `collect` hands them to the sink, whose writer thread flushes."""
+
+    name = "market_feed"
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        credentials: FeedCredentials,
+        instruments: list[InstrumentKey],
+        tick_sizes: dict[tuple[int, int], float],
+        mode: FeedMode,
+        sink: PriceSink,
+    ) -> None:
+        super().__init__(key=key, client_id=credentials.client_id, secret=credentials.access_token)
+        self._credentials = credentials
+        self.instruments = instruments
+        self.mode = mode
+        self.scanner = LtpScanner(Decoder(tick_sizes))
+        self.sink = sink
+        self._bad_frames = 0  # text frames and frames the scanner refused
+
+    async def open(self) -> FeedConnection:
+        conn = FeedConnection(self._credentials, decoder=Decoder())
+        await conn.connect()
+        return conn
+
+    async def subscribe(self, upstream: FeedConnection) -> None:
+        await upstream.subscribe(self.instruments, mode=self.mode)
+
+    async def unsubscribe(self, upstream: FeedConnection) -> None:
+        await upstream.unsubscribe(self.instruments, mode=self.mode)
+
+    def take(self, frame: bytes | str) -> None:
+        if isinstance(frame, str):
+            self._bad_frames += 1
+            return
+        try:
+            disconnect = self.scanner.scan(frame)
+        except DecodeError as exc:
+            self._bad_frames += 1
+            if self._bad_frames == 1 or self._bad_frames % 1000 == 0:
+                logger.warning(
+                    "stream %s: malformed frame skipped (%d so far): %s",
+                    self.key,
+                    self._bad_frames,
+                    exc,
+                )
+            return
+        self.items_received = self.scanner.packets
+        if disconnect is not None:
+            raise classify_disconnect(disconnect)
+
+    def collect(self) -> bool:
+        prices = self.scanner.drain()
+        closes = self.scanner.drain_prev_close()
+        self.items_received = self.scanner.packets
+        # Non-finite prices are found as they are drained: they count as malformed too.
+        self.malformed = self._bad_frames + self.scanner.malformed
+        if not (prices or closes):
+            return False
+        self.sink.put_many(prices.items())
+        self.sink.put_prev_closes(closes)
+        return True
+
+    def subjects(self) -> list[str]:
+        return [str(k) for k in self.instruments]
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+    def heartbeat(self) -> None:
+        self.sink.heartbeat()
+
+
+def market_feed_factory(*, store: PriceStore | None = None) -> KindFactory:
+    """Builds the kind for a market-feed Stream row; prices go to `store` (the process's)."""
+
+    def build(stream: Stream) -> MarketFeedKind:
+        check_credentials()
+        try:
+            instruments = resolve_instruments(parse_stream_key(stream.key))
+            mode = FeedMode.parse(stream.mode)
+        except (StreamKeyError, ValueError) as exc:
+            raise StartRefused(str(exc)) from None
+        if len(instruments) > MAX_INSTRUMENTS_PER_CONNECTION:
+            raise StartRefused(
+                f"{len(instruments)} instruments exceed DhanHQ's "
+                f"{MAX_INSTRUMENTS_PER_CONNECTION} per connection: split the stream"
+            )
+        return MarketFeedKind(
+            key=stream.key,
+            credentials=FeedCredentials(
+                settings.DHANHQ_FEED_URL, settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN
+            ),
+            instruments=[i.instrument_key for i in instruments],
+            tick_sizes={
+                (i.instrument_key.segment, i.security_id): float(i.tick_size) for i in instruments
+            },
+            mode=mode,
+            sink=PriceSink(store=store),
+        )
+
+    return KindFactory(name=MarketFeedKind.name, build=build, in_hours=market_is_open)

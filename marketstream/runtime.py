@@ -1,0 +1,153 @@
+"""One runtime object per process, made where the process starts, that starts and stops
+every thread and task the process runs, in one place and with timeouts:
+
+- `WebRuntime` (the ASGI app, `marketstream.asgi`; `run_web`): live prices (broadcaster
+  and fan-out) and, in embedded mode, the connections and the supervision tick too.
+- `WorkerRuntime` (the Celery worker, `marketstream.celery`): the connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from celery import Celery
+from django.db import close_old_connections
+
+from marketstream.connections.control import supervise
+from marketstream.connections.health import stream_rows
+from marketstream.connections.marketfeed import market_feed_factory
+from marketstream.connections.registry import ConnectionRegistry, host_on
+from prices.cache import LocalPriceStore
+from prices.health import market_health
+from prices.live import LivePrices, LivePricesMiddleware
+
+logger = logging.getLogger(__name__)
+
+SUPERVISE_INTERVAL_SECONDS = 5.0  # embedded mode's stand-in for beat (15 s there)
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+def feed_status() -> str:
+    """The feed's state for clients' `status` messages (called off the loop)."""
+    close_old_connections()
+    return market_health(rows=stream_rows).feed
+
+
+def connection_registry(*, store: LocalPriceStore | None = None) -> ConnectionRegistry:
+    """A registry with every connection kind this project runs."""
+    return ConnectionRegistry(factories=[market_feed_factory(store=store)])
+
+
+class EmbeddedBeat:
+    """Embedded mode's supervision thread (beat's job in the full stack)."""
+
+    def __init__(self, interval_seconds: float = SUPERVISE_INTERVAL_SECONDS) -> None:
+        self._interval = interval_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="embedded-beat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            close_old_connections()
+            try:
+                supervise()
+            except Exception:  # one failed tick must not end supervision
+                logger.exception("supervision tick failed")
+            self._stop.wait(self._interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(STOP_TIMEOUT_SECONDS)
+
+
+class WebRuntime:
+    """A web process. `hosts_connections` (embedded mode): it also runs the connections,
+    their supervision, and Celery's tasks in-process (CELERY_TASK_ALWAYS_EAGER)."""
+
+    def __init__(self, *, hosts_connections: bool, celery_app: Celery | None = None) -> None:
+        store = LocalPriceStore() if hosts_connections else None
+        self.local_store = store  # embedded mode: where this process's feeds write prices
+        self.live = LivePrices(status=feed_status, local_store=store)
+        self.registry = connection_registry(store=store) if hosts_connections else None
+        self._beat = EmbeddedBeat() if hosts_connections else None
+        self._celery_app = celery_app
+        self._server_hooked = False
+
+    def start(self) -> None:
+        """Before serving: connections and their supervision (embedded mode only)."""
+        if self.registry is not None and self._celery_app is not None:
+            host_on(self._celery_app, self.registry)
+        if self._beat is not None:
+            self._beat.start()
+
+    def stop(self) -> int:
+        """After serving: the supervision tick, then every connection. Returns how many
+        connections it stopped."""
+        if self._beat is not None:
+            self._beat.stop()
+        if self.registry is None:
+            return 0
+        stopped = self.registry.stop_all_streams(
+            reason="web process exiting", timeout=STOP_TIMEOUT_SECONDS
+        )
+        if self._celery_app is not None:
+            host_on(self._celery_app, None)
+        return stopped
+
+    def serving(self) -> None:
+        """Called with every ASGI scope, on the serving loop: ties `live`'s end to the
+        server's the first time. daphne implements no ASGI lifespan; its shutdown is
+        Twisted's, so `live` stops in Twisted's "before shutdown" phase (as daphne's own
+        applications do), releasing the broadcaster's lead before the sockets close."""
+        if self._server_hooked:
+            return
+        self._server_hooked = True
+        # Imported here, not at the top: importing it installs Twisted's asyncio reactor,
+        # which only a process that daphne serves has (and has by now).
+        from daphne.server import reactor
+        from twisted.internet.defer import Deferred
+
+        if reactor.running:
+            reactor.addSystemEventTrigger(
+                "before",
+                "shutdown",
+                lambda: Deferred.fromFuture(asyncio.ensure_future(self.live.stop())),
+            )
+
+
+class RuntimeMiddleware(LivePricesMiddleware):
+    """The ASGI app's outermost layer: the runtime's services in every scope."""
+
+    def __init__(self, inner, runtime: WebRuntime) -> None:
+        super().__init__(inner, runtime.live)
+        self.runtime = runtime
+
+    async def __call__(self, scope, receive, send):
+        self.runtime.serving()
+        return await super().__call__(scope, receive, send)
+
+
+class WorkerRuntime:
+    """A Celery worker: it hosts the connections its start tasks start."""
+
+    def __init__(self, celery_app: Celery) -> None:
+        self.registry = connection_registry()
+        self._celery_app = celery_app
+
+    def start(self) -> None:
+        host_on(self._celery_app, self.registry)
+
+    def request_stop(self, *, reason: str) -> None:
+        """SIGTERM (warm shutdown): every connection starts saying goodbye at once..."""
+        self.registry.request_stop_all(reason=reason)
+
+    def stop(self, *, reason: str) -> None:
+        """...and the worker waits for them: no thread, socket or lock outlives it."""
+        self.registry.stop_all_streams(reason=reason, timeout=STOP_TIMEOUT_SECONDS)
+        host_on(self._celery_app, None)
