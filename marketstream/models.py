@@ -1,6 +1,7 @@
 """A stream: one upstream DhanHQ connection (a market feed per stream key, and later other
 kinds), what operators want of it (`desired_state`, written by `connections.control`) and
-what it is doing (the rest, written only by `connections.records`)."""
+what it is doing (the rest, written only by `connections.records`, which also marks a
+connection that failed for good as not wanted)."""
 
 from django.db import models
 

@@ -1,7 +1,9 @@
 """The one writer of what a connection is doing (`Stream.state` and its companions): the
 registry as it starts one, the connection thread as it runs and ends, the start task when
 a start is refused, and embedded mode's clean-up of rows a dead process left live.
-Operators' wishes (`desired_state`, `generation`) are `control.py`'s.
+Operators' wishes (`desired_state`, `generation`) are `control.py`'s, with one exception
+made here: a connection that failed for good (bad credentials, a refused request) is
+marked not wanted, so supervision does not restart what cannot work until someone acts.
 """
 
 from __future__ import annotations
