@@ -10,6 +10,11 @@ MAX_INSTRUMENTS_PER_CONNECTION = 5000
 # updates): a sixth evicts the oldest with reason 805.
 MAX_CONNECTIONS_PER_CLIENT = 5
 
+# --- 20-level market depth (wss://depth-api-feed.dhan.co/twentydepth) -------------------
+DEPTH_LEVELS = 20
+MAX_DEPTH_INSTRUMENTS_PER_CONNECTION = 50
+DEPTH_SEGMENTS = frozenset({"NSE_EQ", "NSE_FNO"})  # the only segments with 20-level depth
+
 # --- REST market quote (/v2/marketfeed/ltp, ohlc, quote) --------------------------------
 REST_MAX_INSTRUMENTS = 1000  # per request
 REST_MIN_INTERVAL_SECONDS = 1.0  # one request per second per client id
