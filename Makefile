@@ -40,13 +40,14 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# One owner process for the demo (run_demo): a signal to make's process group (Ctrl-C, a
+# process manager, timeout, CI) reaches it and its children, and it waits for them.
 run: venv
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
 	$(DEMO_ENV) $(PY) manage.py load_instruments
 	$(DEMO_ENV) $(PY) manage.py load_screeners
-	@set -m; $(DEMO_ENV) $(PY) manage.py dhan_simulator --port $(SIM_PORT) & sim=$$!; \
-	trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
-	$(DEMO_ENV) $(PY) manage.py run_web --host 127.0.0.1 --port $(WEB_PORT) --demo-streams
+	$(DEMO_ENV) exec $(PY) manage.py run_demo --host 127.0.0.1 --port $(WEB_PORT) \
+		--sim-port $(SIM_PORT)
 
 # Lint, format, architecture and Django's own checks first (seconds), then the suite.
 lint: dev-venv
