@@ -13,7 +13,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from bench import bench_broadcast, bench_codec, bench_distribution  # noqa: E402
+from bench import bench_broadcast, bench_codec, bench_connect, bench_distribution  # noqa: E402
 
 if __name__ == "__main__":
     only = set(sys.argv[1:])
@@ -21,6 +21,7 @@ if __name__ == "__main__":
         ("codec", bench_codec),
         ("distribution", bench_distribution),
         ("broadcast", bench_broadcast),
+        ("connect", bench_connect),
     ):
         if not only or name in only:
             module.main()
