@@ -35,7 +35,7 @@ CLIENT_PROCESSES = 2
 UPDATE_PREFIX = '{"type":"screener_ltp_update"'
 
 
-def _env(redis_url: str, db: Path) -> dict[str, str]:
+def daphne_env(redis_url: str, db: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DHANHQ_")}
     env.update(
         REDIS_URL=redis_url,
@@ -201,7 +201,7 @@ def main() -> None:
     results = []
     with redis_server() as (url, _client_sync), tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.sqlite3"
-        env = _env(url, db)
+        env = daphne_env(url, db)
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True
         )

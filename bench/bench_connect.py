@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import socket
 import statistics
 import subprocess
@@ -107,7 +106,9 @@ def _pass(port: int, web: psutil.Process, *, subscribe: bool) -> dict[str, float
 
 
 def _daphne(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
+    from bench.bench_distribution import free_port
+
+    port = free_port()
     args = ["-b", "127.0.0.1", "-p", str(port), "--ping-interval", "10", "--ping-timeout", "20"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", *args, "marketstream.asgi:application"],
@@ -127,26 +128,13 @@ def _daphne(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("daphne did not start")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure(root: Path) -> dict[str, dict[str, float]]:
+    from bench.bench_broadcast import daphne_env
     from bench.bench_distribution import redis_server
 
     figures = {}
     with redis_server() as (url, _), tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DHANHQ_")}
-        env.update(
-            REDIS_URL=url,
-            DATABASE_URL=f"sqlite:///{Path(tmp) / 'bench.sqlite3'}",
-            DEV_MODE="true",
-            LOG_LEVEL="WARNING",
-            DJANGO_ALLOWED_HOSTS="*",
-            DJANGO_SETTINGS_MODULE="marketstream.settings",
-        )
+        env = daphne_env(url, Path(tmp) / "bench.sqlite3")
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=root, env=env, check=True
         )
