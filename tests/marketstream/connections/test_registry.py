@@ -50,7 +50,7 @@ def env(settings, sim):
 
 
 @pytest.fixture
-def supervisor():
+def registry():
     owner = connection_registry()
     host_on(celery_app, owner)  # what a runtime does: eager start tasks find it
     yield owner
@@ -67,19 +67,19 @@ def stream(key: str) -> Stream:
     return Stream.objects.get(key=key)
 
 
-def test_ticks_reach_the_cache_and_a_stop_request_ends_the_thread(env, sim, supervisor):
+def test_ticks_reach_the_cache_and_a_stop_request_ends_the_thread(env, sim, registry):
     key = want()
-    outcome = supervisor.start(key)
-    assert outcome.started and supervisor.active_stream_count() == 1
+    outcome = registry.start(key)
+    assert outcome.started and registry.active_stream_count() == 1
     keys = stream(key).instruments
     prices = wait_until(lambda: price_store().read(keys), what="prices in the cache")
     assert set(prices) <= set(keys)
     wait_until(lambda: stream(key).state == Stream.State.RUNNING, what="running")
-    thread = supervisor.thread(key)
+    thread = registry.thread(key)
     assert thread.name.startswith("feed[type:swing")
     request_stop(key)  # what stop_stream and the admin do, from any process
     thread.join(5)
-    assert not thread.is_alive() and supervisor.active_stream_count() == 0
+    assert not thread.is_alive() and registry.active_stream_count() == 0
     row = stream(key)
     assert (row.state, row.stopped_reason) == (Stream.State.STOPPED, "stop requested")
     unsubscribed = [r for _, r in sim.requests if isinstance(r, dict) and r["RequestCode"] == 18]
@@ -89,19 +89,19 @@ def test_ticks_reach_the_cache_and_a_stop_request_ends_the_thread(env, sim, supe
     wait_until(lambda: sim.connection_count == 0, what="socket closed")
 
 
-def test_starting_a_running_key_again_is_a_no_op_that_says_so(env, sim, supervisor):
+def test_starting_a_running_key_again_is_a_no_op_that_says_so(env, sim, registry):
     key = want()
-    assert supervisor.start(key).started
-    again = supervisor.start(key)
+    assert registry.start(key).started
+    again = registry.start(key)
     assert not again.started and "already running" in again.message
     wait_until(lambda: sim.connection_count == 1, what="one connection")
     time.sleep(0.3)
     assert sim.connections_total == 1
 
 
-def test_a_dropped_connection_reconnects_and_resubscribes_everything(env, sim, supervisor):
+def test_a_dropped_connection_reconnects_and_resubscribes_everything(env, sim, registry):
     key = want()
-    supervisor.start(key)
+    registry.start(key)
     expected = set(stream(key).instruments)
     wait_until(lambda: {str(k) for k in sim.subscribed_keys()} == expected, what="subscribed")
     sim.drop_connections()
@@ -113,9 +113,9 @@ def test_a_dropped_connection_reconnects_and_resubscribes_everything(env, sim, s
     )
 
 
-def test_a_silent_socket_is_reconnected_by_the_watchdog(env, sim, supervisor):
+def test_a_silent_socket_is_reconnected_by_the_watchdog(env, sim, registry):
     key = want()
-    supervisor.start(key)
+    registry.start(key)
     wait_until(lambda: sim.connection_count == 1, what="connected")
     sim.silent = True
     wait_until(lambda: sim.connections_total >= 2, timeout=15, what="watchdog reconnect")
@@ -123,11 +123,11 @@ def test_a_silent_socket_is_reconnected_by_the_watchdog(env, sim, supervisor):
     assert "watchdog" in stream(key).last_error or stream(key).state == "running"
 
 
-def test_a_wrong_token_stops_the_stream_with_a_clear_error(env, sim, supervisor):
+def test_a_wrong_token_stops_the_stream_with_a_clear_error(env, sim, registry):
     env.DHANHQ_ACCESS_TOKEN = "wrong-token-value"
     key = want()
-    supervisor.start(key)
-    wait_until(lambda: supervisor.active_stream_count() == 0, timeout=15, what="thread ends")
+    registry.start(key)
+    wait_until(lambda: registry.active_stream_count() == 0, timeout=15, what="thread ends")
     row = stream(key)
     assert row.state == Stream.State.ERROR and row.desired_state == Stream.Desired.STOPPED
     assert "809" in row.last_error and "access token invalid" in row.last_error
@@ -136,14 +136,14 @@ def test_a_wrong_token_stops_the_stream_with_a_clear_error(env, sim, supervisor)
 
 
 def test_streams_stop_at_the_close_and_beat_restarts_them_at_the_open(
-    env, sim, supervisor, monkeypatch
+    env, sim, registry, monkeypatch
 ):
     key = want()
-    supervisor.start(key)
+    registry.start(key)
     wait_until(lambda: stream(key).state == "running", what="running")
     env.DEV_MODE = False
     monkeypatch.setattr("prices.calendar.session_is_open", lambda now=None: False)
-    wait_until(lambda: supervisor.active_stream_count() == 0, timeout=8, what="stop at close")
+    wait_until(lambda: registry.active_stream_count() == 0, timeout=8, what="stop at close")
     row = stream(key)
     assert (row.state, row.stopped_reason, row.desired_state) == (
         Stream.State.MARKET_CLOSED,
@@ -151,21 +151,21 @@ def test_streams_stop_at_the_close_and_beat_restarts_them_at_the_open(
         Stream.Desired.RUNNING,
     )
     assert supervise() == []  # closed: beat starts nothing
-    outcome = supervisor.start(key)
+    outcome = registry.start(key)
     assert not outcome.started and "market is closed" in outcome.message
     monkeypatch.setattr("prices.calendar.session_is_open", lambda now=None: True)
     assert supervise() == [key]  # the open: beat's tick starts every wanted stream
-    wait_until(lambda: supervisor.active_stream_count() == 1, what="restarted at the open")
+    wait_until(lambda: registry.active_stream_count() == 1, what="restarted at the open")
 
 
-def test_200_start_stop_cycles_leave_threads_and_sockets_where_they_began(env, sim, supervisor):
+def test_200_start_stop_cycles_leave_threads_and_sockets_where_they_began(env, sim, registry):
     key = want()
     process = psutil.Process()
 
     def cycle():
-        supervisor.start(key)
+        registry.start(key)
         wait_until(lambda: sim.connection_count == 1, what="connected")
-        assert supervisor.stop(key, reason="cycle")
+        assert registry.stop(key, reason="cycle")
         wait_until(lambda: sim.connection_count == 0, what="closed")
         Stream.objects.filter(key=key).update(state=Stream.State.STOPPED)
 
@@ -178,23 +178,23 @@ def test_200_start_stop_cycles_leave_threads_and_sockets_where_they_began(env, s
     assert threading.active_count() == threads
     assert process.num_fds() <= fds + 2  # sqlite may keep a journal open between queries
     assert len(process.net_connections()) <= sockets
-    assert supervisor.active_stream_count() == 0
+    assert registry.active_stream_count() == 0
 
 
-def test_no_log_record_at_any_level_carries_the_token(env, sim, supervisor, caplog):
+def test_no_log_record_at_any_level_carries_the_token(env, sim, registry, caplog):
     caplog.set_level(logging.DEBUG)
     for name in ("websockets", "websockets.client", "marketstream", "asyncio"):
         logging.getLogger(name).setLevel(logging.DEBUG)
     try:
         key = want()
-        supervisor.start(key)
+        registry.start(key)
         wait_until(lambda: stream(key).state == "running", what="connect")
         sim.drop_connections()
         wait_until(lambda: sim.connections_total == 2, what="reconnect")
-        supervisor.stop(key, reason="test")
+        registry.stop(key, reason="test")
         env.DHANHQ_ACCESS_TOKEN = "another-secret-token"
         bad = want("longterm")
-        supervisor.start(bad)
+        registry.start(bad)
         wait_until(lambda: stream(bad).state == "error", timeout=15, what="auth failure")
     finally:
         for name in ("websockets", "websockets.client", "marketstream", "asyncio"):
@@ -208,9 +208,7 @@ def test_no_log_record_at_any_level_carries_the_token(env, sim, supervisor, capl
 
 
 @pytest.mark.parametrize("backend", ["embedded", "redis"])
-def test_a_sixth_stream_for_one_client_id_is_refused_clearly(
-    env, sim, supervisor, backend, request
-):
+def test_a_sixth_stream_for_one_client_id_is_refused_clearly(env, sim, registry, backend, request):
     if backend == "redis":
         env.REDIS_URL = request.getfixturevalue("redis_url")
     symbols = ["RELIANCE", "TCS", "HDFCBANK", "INFY", "ITC", "SBIN"]
@@ -219,11 +217,11 @@ def test_a_sixth_stream_for_one_client_id_is_refused_clearly(
         for s in symbols
     ]
     for key in keys[:5]:
-        assert supervisor.start(key).started
+        assert registry.start(key).started
     with pytest.raises(StreamStartError, match="allows 5 feed connections per client id"):
-        supervisor.start(keys[5])
-    assert supervisor.stop(keys[0], reason="make room")
-    assert supervisor.start(keys[5]).started
+        registry.start(keys[5])
+    assert registry.stop(keys[0], reason="make room")
+    assert registry.start(keys[5]).started
 
 
 def test_more_than_5000_instruments_on_one_stream_is_refused_clearly(env):
