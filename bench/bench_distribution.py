@@ -17,7 +17,8 @@ from contextlib import contextmanager
 import redis
 from django.test import Client, override_settings
 
-from prices.cache import LIVE_UPDATES_CHANNEL, PriceSink, RedisPriceStore, format_price, ltp_key
+from prices.cache import LIVE_UPDATES_CHANNEL, RedisPriceStore, format_price, ltp_key
+from prices.sink import PriceSink
 from prices.windows import WindowCache, render_update
 
 KEYS = [f"NSE_EQ:{i}" for i in range(1, 5001)]

@@ -1,5 +1,6 @@
 """The feed's hot path: `LtpScanner` keeps only the latest LTP per instrument and decodes
-once per key per flush, not once per packet.
+once per key per flush, not once per packet. In quote and full mode it also keeps each
+instrument's latest whole quote or full packet (and OI), decoded once per drain.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import sys
 from dhan.decoder import Decoder
 from dhan.packets import (
     DISCONNECT_STRUCT,
+    OI_STRUCT,
     PACKET_SIZES,
     DecodeError,
     Disconnect,
+    Full,
+    Quote,
     frame_length,
     new_tuple,
     packet_at,
@@ -41,9 +45,12 @@ class LtpScanner:
     `malformed` and dropped; the key keeps its cached price).
     """
 
-    def __init__(self, decoder: Decoder) -> None:
+    def __init__(self, decoder: Decoder, *, keep_quotes: bool = False) -> None:
         self._decoder = decoder
+        self._keep_quotes = keep_quotes
         self._latest: dict[bytes, bytes] = {}  # segment + security id -> float32 LTP bytes
+        self._quotes: dict[bytes, bytes] = {}  # segment + security id -> a whole code-4/8 packet
+        self._oi: dict[bytes, int] = {}
         self._prev_close: dict[int, float] = {}
         # segment + security id bytes -> (SEG:SID, ticks per rupee, units, scale)
         self._names: dict[bytes, tuple[str, float, int, int]] = {}
@@ -54,6 +61,8 @@ class LtpScanner:
         """Take one frame; returns the disconnect packet if the frame carries one."""
         if type(frame) is bytes and len(frame) == _SINGLE_PRICE_PACKET.get(frame[:3]):
             self._latest[frame[3:8]] = frame[8:12]  # segment and security id -> LTP
+            if self._keep_quotes and frame[0] != 2:
+                self._quotes[frame[3:8]] = frame
             self.packets += 1
             return None
         return self._scan(frame)
@@ -64,8 +73,16 @@ class LtpScanner:
         offset, disconnect = 0, None
         prices: list[tuple[bytes, bytes]] = []
         closes: list[tuple[bytes, float]] = []
+        quotes: list[tuple[bytes, bytes]] = []
+        ois: list[tuple[bytes, int]] = []
         while offset < end:
             code, size = packet_at(frame, offset, end)
+            if code in (4, 8):
+                quotes.append((frame[offset + 3 : offset + 8], frame[offset : offset + size]))
+            elif code == 5:
+                ois.append(
+                    (frame[offset + 3 : offset + 8], OI_STRUCT.unpack_from(frame, offset)[4])
+                )
             if code in _PRICE_CODES or code == 6:
                 price = _LTP_HEAD.unpack_from(frame, offset)[4]
                 if price - price != 0.0:  # NaN or infinity
@@ -80,6 +97,9 @@ class LtpScanner:
         # Only a whole, valid frame changes state: a bad frame leaves no trace.
         self._latest.update(prices)
         self._prev_close.update(closes)
+        if self._keep_quotes:
+            self._quotes.update(quotes)
+            self._oi.update(ois)
         self.packets += len(prices)
         return disconnect
 
@@ -120,3 +140,19 @@ class LtpScanner:
             key, k, u, s = self._names.get(key_bytes) or self._name(key_bytes)
             out[key] = round(price * k) * u / s
         return out
+
+    def drain_quotes(self) -> tuple[dict[str, Quote | Full], dict[str, int]]:
+        """The latest quote or full packet per `SEG:SID` since the last drain, decoded and
+        snapped, and the latest open interest per key (derivatives)."""
+        packets, self._quotes = self._quotes, {}
+        ois, self._oi = self._oi, {}
+        quotes: dict[str, Quote | Full] = {}
+        for key_bytes, packet in packets.items():
+            try:
+                (decoded,) = self._decoder.decode(packet)
+            except DecodeError:  # a non-finite price: counted, the key keeps its last quote
+                self.malformed += 1
+                continue
+            quotes[(self._names.get(key_bytes) or self._name(key_bytes))[0]] = decoded
+        named = {(self._names.get(k) or self._name(k))[0]: oi for k, oi in ois.items()}
+        return quotes, named

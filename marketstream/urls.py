@@ -15,6 +15,8 @@ urlpatterns = [
     path("api/v1/ws_subscriptions", price_views.ws_subscriptions, name="ws_subscriptions"),
     path("admin/", admin.site.urls),
     path("api/v1/current_prices", price_views.current_prices, name="current_prices"),
+    path("api/v1/quotes", price_views.quotes, name="quotes"),
+    path("api/v1/depth", price_views.depth, name="depth"),
     path(
         "api/v1/health/market_stream",
         price_views.market_stream_health,

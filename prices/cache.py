@@ -1,19 +1,18 @@
-"""The price cache: `ltp:SEG:SID` -> plain decimal string, TTL 30 s.
+"""The price cache: `ltp:SEG:SID` -> plain decimal string, TTL 30 s; beside it the QUOTE
+(`quote:SEG:SID`) and BOOK (`depth:SEG:SID`) records as JSON with the same TTL, and the
+hashes of last known prices and previous closes.
 
 With `REDIS_URL` it is Redis itself (raw keys, one pipeline per flush, one MGET per read);
-without, the Django cache of the process. `PriceSink` is the ONE writer of prices: the feed
-thread hands it ticks, it keeps the latest per key and flushes them together.
+without, the Django cache of the process. `prices.sink.PriceSink` is the ONE writer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 
 import redis
@@ -31,6 +30,8 @@ PREV_CLOSE_HASH = "prev_close"
 LAST_KEY_PREFIX = LAST_HASH + ":"  # the embedded cache's keys
 PREV_CLOSE_KEY_PREFIX = PREV_CLOSE_HASH + ":"
 KEEP_SECONDS = 7 * 24 * 3600
+QUOTE_KEY_PREFIX = "quote:"  # quote:SEG:SID -> a QUOTE as JSON, TTL as the price's
+DEPTH_KEY_PREFIX = "depth:"  # depth:SEG:SID -> a BOOK as JSON, TTL as the price's
 LIVE_UPDATES_CHANNEL = "live_ltp_updates"
 HEARTBEAT_KEY = "market_stream:heartbeat"
 HEARTBEAT_TTL_SECONDS = 60
@@ -38,6 +39,10 @@ HEARTBEAT_TTL_SECONDS = 60
 
 def ltp_key(instrument_key: str) -> str:
     return LTP_KEY_PREFIX + instrument_key
+
+
+def _json(record: dict) -> str:
+    return json.dumps(record, separators=(",", ":"))
 
 
 def format_price(price: float) -> str:
@@ -62,6 +67,21 @@ class Quotes:
     prev_close: dict[str, float]
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One flush: the latest value per key of everything a feed decoded since the last."""
+
+    prices: Mapping[str, float]
+    message: str  # the `live_ltp_updates` message announcing `prices`
+    prev_closes: Mapping[str, float] = field(default_factory=dict)
+    quotes: Mapping[str, dict] = field(default_factory=dict)  # QUOTE records
+    books: Mapping[str, dict] = field(default_factory=dict)  # BOOK records
+
+
+def _records(keys: list[str], values: Iterable[object]) -> dict[str, dict]:
+    return {k: json.loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
+
+
 def _floats(keys: list[str], values: Iterable[object]) -> dict[str, float]:
     return {k: float(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
@@ -69,20 +89,17 @@ def _floats(keys: list[str], values: Iterable[object]) -> dict[str, float]:
 class PriceStore:
     """Where prices live. Subclasses: Redis (full stack) and the Django cache (embedded)."""
 
-    def write(
-        self,
-        prices: Mapping[str, float],
-        *,
-        ttl_seconds: int,
-        message: str,
-        prev_closes: Mapping[str, float] | None = None,
-    ) -> None:
+    def write(self, batch: Batch, *, ttl_seconds: int) -> None:
         raise NotImplementedError
 
     def read(self, keys: Iterable[str]) -> dict[str, float]:
         raise NotImplementedError
 
     def read_quotes(self, keys: Iterable[str]) -> Quotes:
+        raise NotImplementedError
+
+    def read_records(self, prefix: str, keys: Iterable[str]) -> dict[str, dict]:
+        """QUOTE (`QUOTE_KEY_PREFIX`) or BOOK (`DEPTH_KEY_PREFIX`) records by key."""
         raise NotImplementedError
 
     def heartbeat(self, *, now: datetime) -> None:
@@ -96,27 +113,21 @@ class RedisPriceStore(PriceStore):
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
-    def write(
-        self,
-        prices: Mapping[str, float],
-        *,
-        ttl_seconds: int,
-        message: str,
-        prev_closes: Mapping[str, float] | None = None,
-    ) -> None:
+    def write(self, batch: Batch, *, ttl_seconds: int) -> None:
         pipe = self.client.pipeline(transaction=False)
-        texts = {key: format_price(price) for key, price in prices.items()}
+        texts = {key: format_price(price) for key, price in batch.prices.items()}
         for key, text in texts.items():
             pipe.set(ltp_key(key), text, ex=ttl_seconds)  # SETEX: SET EX
-        for name, values in (
-            (LAST_HASH, texts),
-            (PREV_CLOSE_HASH, {k: format_price(p) for k, p in (prev_closes or {}).items()}),
-        ):
+        for prefix, records in ((QUOTE_KEY_PREFIX, batch.quotes), (DEPTH_KEY_PREFIX, batch.books)):
+            for key, record in records.items():
+                pipe.set(prefix + key, _json(record), ex=ttl_seconds)
+        closes = {k: format_price(p) for k, p in batch.prev_closes.items()}
+        for name, values in ((LAST_HASH, texts), (PREV_CLOSE_HASH, closes)):
             if values:
                 pipe.hset(name, mapping=values)
                 pipe.expire(name, KEEP_SECONDS)
-        if prices:
-            pipe.publish(LIVE_UPDATES_CHANNEL, message)
+        if batch.prices:
+            pipe.publish(LIVE_UPDATES_CHANNEL, batch.message)
         pipe.execute()
 
     def read(self, keys: Iterable[str]) -> dict[str, float]:
@@ -136,6 +147,10 @@ class RedisPriceStore(PriceStore):
         live, last, prev = pipe.execute()
         return Quotes(_floats(keys, live), _floats(keys, last), _floats(keys, prev))
 
+    def read_records(self, prefix: str, keys: Iterable[str]) -> dict[str, dict]:
+        keys = list(keys)
+        return _records(keys, self.client.mget([prefix + k for k in keys])) if keys else {}
+
     def heartbeat(self, *, now: datetime) -> None:
         self.client.set(HEARTBEAT_KEY, now.isoformat(), ex=HEARTBEAT_TTL_SECONDS)
 
@@ -151,27 +166,20 @@ class LocalPriceStore(PriceStore):
     def __init__(self) -> None:
         self.listeners: list[Callable[[str], None]] = []
 
-    def write(
-        self,
-        prices: Mapping[str, float],
-        *,
-        ttl_seconds: int,
-        message: str,
-        prev_closes: Mapping[str, float] | None = None,
-    ) -> None:
-        texts = {k: format_price(p) for k, p in prices.items()}
-        django_cache.set_many({ltp_key(k): t for k, t in texts.items()}, timeout=ttl_seconds)
-        django_cache.set_many(
-            {LAST_KEY_PREFIX + k: t for k, t in texts.items()}, timeout=KEEP_SECONDS
+    def write(self, batch: Batch, *, ttl_seconds: int) -> None:
+        texts = {k: format_price(p) for k, p in batch.prices.items()}
+        live = {ltp_key(k): t for k, t in texts.items()}
+        for prefix, records in ((QUOTE_KEY_PREFIX, batch.quotes), (DEPTH_KEY_PREFIX, batch.books)):
+            live.update((prefix + k, _json(r)) for k, r in records.items())
+        django_cache.set_many(live, timeout=ttl_seconds)
+        kept = {LAST_KEY_PREFIX + k: t for k, t in texts.items()}
+        kept.update(
+            (PREV_CLOSE_KEY_PREFIX + k, format_price(p)) for k, p in batch.prev_closes.items()
         )
-        if prev_closes:
-            django_cache.set_many(
-                {PREV_CLOSE_KEY_PREFIX + k: format_price(p) for k, p in prev_closes.items()},
-                timeout=KEEP_SECONDS,
-            )
-        if prices:
+        django_cache.set_many(kept, timeout=KEEP_SECONDS)
+        if batch.prices:
             for listener in list(self.listeners):
-                listener(message)
+                listener(batch.message)
 
     def _get(self, prefix: str, keys: list[str]) -> dict[str, float]:
         found = django_cache.get_many([prefix + k for k in keys])
@@ -188,6 +196,11 @@ class LocalPriceStore(PriceStore):
             self._get(PREV_CLOSE_KEY_PREFIX, keys),
         )
 
+    def read_records(self, prefix: str, keys: Iterable[str]) -> dict[str, dict]:
+        keys = list(keys)
+        found = django_cache.get_many([prefix + k for k in keys])
+        return {k: json.loads(found[prefix + k]) for k in keys if prefix + k in found}
+
     def heartbeat(self, *, now: datetime) -> None:
         django_cache.set(HEARTBEAT_KEY, now.isoformat(), timeout=HEARTBEAT_TTL_SECONDS)
 
@@ -202,61 +215,3 @@ def price_store() -> PriceStore:
     if settings.REDIS_URL:
         return RedisPriceStore(redis_client(settings.REDIS_URL))
     return LocalPriceStore()
-
-
-class PriceSink:
-    """The one choke point that writes prices: coalesce ticks, flush in one round trip.
-
-    A market-feed connection hands it the latest price per key (from its scanner, on the
-    connection's loop: `put_many`, no I/O) at most every 50 ms, and its writer thread
-    calls `flush`, which writes every key that changed since the last flush and publishes
-    them as one message. Thread-safe; a failed flush keeps its prices (newer ones win).
-    """
-
-    def __init__(
-        self,
-        *,
-        store: PriceStore | None = None,
-        ttl_seconds: int | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._store = store or price_store()
-        self._ttl = ttl_seconds or settings.LTP_CACHE_TTL_SECONDS
-        self._clock = clock
-        self._pending: dict[str, float] = {}
-        self._prev_closes: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def put(self, key: str, price: float) -> None:
-        with self._lock:
-            self._pending[key] = price
-
-    def put_many(self, prices: Iterable[tuple[str, float]]) -> None:
-        with self._lock:
-            self._pending.update(prices)
-
-    def put_prev_closes(self, prices: Mapping[str, float]) -> None:
-        with self._lock:
-            self._prev_closes.update(prices)
-
-    def flush(self) -> int:
-        """Write what is pending; returns how many prices were written."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-            closes, self._prev_closes = self._prev_closes, {}
-        if not pending and not closes:
-            return 0
-        message = json.dumps(
-            {"type": "ltp_batch", "ts": self._clock(), "prices": pending}, separators=(",", ":")
-        )
-        try:
-            self._store.write(pending, ttl_seconds=self._ttl, message=message, prev_closes=closes)
-        except redis.RedisError:
-            with self._lock:  # keep what we could not write, newer values win
-                self._pending = {**pending, **self._pending}
-                self._prev_closes = {**closes, **self._prev_closes}
-            raise
-        return len(pending)
-
-    def heartbeat(self) -> None:
-        self._store.heartbeat(now=datetime.fromtimestamp(self._clock(), tz=UTC))

@@ -1,4 +1,5 @@
-"""JSON API: current prices (one cache round trip, REST fallback) and the stream's health."""
+"""JSON API: current prices (one cache round trip, REST fallback), quotes and depth from
+the cache, and the stream's health."""
 
 from __future__ import annotations
 
@@ -10,28 +11,35 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from prices.api import MAX_KEYS_PER_REQUEST, KeyListError, parse_key_list
-from prices.cache import PriceSink, price_store
+from prices.cache import DEPTH_KEY_PREFIX, QUOTE_KEY_PREFIX, price_store
 from prices.health import StreamRows, market_health
 from prices.rest import fetch_ltp
+from prices.sink import PriceSink
 
 
 def _error(message: str, *, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-@require_GET
-def current_prices(request: HttpRequest) -> JsonResponse:
-    """`?keys=SEG:ID,...`: cached prices; the rest from DhanHQ's REST LTP when allowed."""
-    raw = request.GET.get("keys")
+def _keys(raw: str | None) -> list[str] | JsonResponse:
+    """`keys=SEG:ID,...` validated (the 400 rules every endpoint shares), or the 400."""
     if raw is None or not raw.strip():
         return _error("missing 'keys': a comma-separated list of SEGMENT:SECURITY_ID")
     items = raw.split(",")
     if len(items) > MAX_KEYS_PER_REQUEST:
         return _error(f"too many keys: {len(items)} > {MAX_KEYS_PER_REQUEST}")
     try:
-        keys = parse_key_list(items)
+        return parse_key_list(items)
     except KeyListError as exc:
         return _error(str(exc))
+
+
+@require_GET
+def current_prices(request: HttpRequest) -> JsonResponse:
+    """`?keys=SEG:ID,...`: cached prices; the rest from DhanHQ's REST LTP when allowed."""
+    keys = _keys(request.GET.get("keys"))
+    if isinstance(keys, JsonResponse):
+        return keys
     store = price_store()
     try:
         prices = store.read(keys)
@@ -57,6 +65,43 @@ def current_prices(request: HttpRequest) -> JsonResponse:
             "missing": [k for k in keys if k not in prices],
         }
     )
+
+
+@require_GET
+def quotes(request: HttpRequest) -> JsonResponse:
+    """`?keys=SEG:ID,...`: the cached QUOTE of each key (quote and full mode streams)."""
+    keys = _keys(request.GET.get("keys"))
+    if isinstance(keys, JsonResponse):
+        return keys
+    try:
+        found = price_store().read_records(QUOTE_KEY_PREFIX, keys)
+    except redis.RedisError:
+        return _error("price cache unavailable", status=503)
+    return JsonResponse(
+        {
+            "quotes": found,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "missing": [k for k in keys if k not in found],
+        }
+    )
+
+
+@require_GET
+def depth(request: HttpRequest) -> JsonResponse:
+    """`?key=SEG:ID`: the instrument's cached BOOK, or 404 when none is known."""
+    keys = _keys(request.GET.get("key"))
+    if isinstance(keys, JsonResponse):
+        return keys
+    if len(keys) != 1:
+        return _error("'key' takes one SEGMENT:SECURITY_ID")
+    (key,) = keys
+    try:
+        book = price_store().read_records(DEPTH_KEY_PREFIX, keys).get(key)
+    except redis.RedisError:
+        return _error("price cache unavailable", status=503)
+    if book is None:
+        return _error(f"no depth known for {key}: is it streamed in full mode?", status=404)
+    return JsonResponse({**book, "key": key})
 
 
 @require_GET

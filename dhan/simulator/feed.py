@@ -1,6 +1,6 @@
 """The simulator's market feed: DhanHQ's v2 WebSocket (query string checked, 808/809 for a
 wrong client id or token, subscribe and unsubscribe in all three modes, prev close on
-subscribe, 805 for a sixth connection, 804 past 5000 instruments), ticking every
+subscribe for indices, 805 for a sixth connection, 804 past 5000 instruments), ticking every
 subscribed instrument. Served by `server.DhanSimulator`.
 """
 
@@ -35,6 +35,7 @@ from dhan.simulator.book import PriceBook
 from dhan.simulator.config import SimulatorConfig
 
 DERIVATIVE_SEGMENTS = frozenset({2, 3, 5, 7, 8})
+INDEX_SEGMENT = 0
 
 
 @dataclass(eq=False)
@@ -114,10 +115,12 @@ class FeedServer:
             return False
         for key in request.keys:
             session.subscriptions[key] = request.mode
-        # DhanHQ sends the previous close on every subscribe.
+        # DhanHQ sends a previous-close packet on subscribe for indices only; equities and
+        # derivatives carry it in the quote and full packets' `close` field.
         frames = [
             encode_prev_close(key, prev_close=self.prices.snapshot(key)["prev_close"])
             for key in request.keys
+            if key.segment == INDEX_SEGMENT
         ]
         await self._send(session, frames)
         return True

@@ -6,21 +6,24 @@ instrument and flushed through the price sink (the one writer of prices).
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 
 from dhan.client import FeedConnection, FeedCredentials, classify_disconnect
 from dhan.decoder import Decoder
 from dhan.limits import MAX_INSTRUMENTS_PER_CONNECTION
-from dhan.packets import DecodeError
+from dhan.packets import DecodeError, Full, Quote
 from dhan.requests import FeedMode
 from dhan.scanner import LtpScanner
 from dhan.segments import InstrumentKey
 from marketstream.connections.keys import StreamKeyError, parse_stream_key, resolve_instruments
 from marketstream.connections.kinds import ConnectionKind, KindFactory, StartRefused
 from marketstream.models import Stream
-from prices.cache import PriceSink, PriceStore
+from prices.cache import PriceStore
 from prices.calendar import market_is_open
+from prices.quotes import book_from_full, previous_close, quote_record
+from prices.sink import PriceSink
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +55,8 @@ class MarketFeedKind(ConnectionKind):
         self._credentials = credentials
         self.instruments = instruments
         self.mode = mode
-        self.scanner = LtpScanner(Decoder(tick_sizes))
+        self.scanner = LtpScanner(Decoder(tick_sizes), keep_quotes=mode != FeedMode.TICKER)
+        self._prev_closes: dict[str, float] = {}  # what quotes report their change against
         self.sink = sink
         self._bad_frames = 0  # text frames and frames the scanner refused
 
@@ -90,14 +94,36 @@ class MarketFeedKind(ConnectionKind):
     def collect(self) -> bool:
         prices = self.scanner.drain()
         closes = self.scanner.drain_prev_close()
+        packets, ois = self.scanner.drain_quotes()
         self.items_received = self.scanner.packets
         # Non-finite prices are found as they are drained: they count as malformed too.
         self.malformed = self._bad_frames + self.scanner.malformed
-        if not (prices or closes):
+        if not (prices or closes or packets):
             return False
+        self._prev_closes.update(closes)
         self.sink.put_many(prices.items())
         self.sink.put_prev_closes(closes)
+        if packets:
+            self._put_quotes(packets, ois)
         return True
+
+    def _put_quotes(self, packets: dict[str, Quote | Full], ois: dict[str, int]) -> None:
+        """Quote and full mode: QUOTE records, previous closes from the packets (all but
+        indices), and the 5-level book of full packets."""
+        closes = {k: c for k, p in packets.items() if (c := previous_close(p)) is not None}
+        if closes:
+            self._prev_closes.update(closes)
+            self.sink.put_prev_closes(closes)
+        self.sink.put_quotes(
+            {
+                k: quote_record(p, prev_close=self._prev_closes.get(k), oi=ois.get(k))
+                for k, p in packets.items()
+            }
+        )
+        now = time.time()
+        books = {k: book_from_full(p, ts=now) for k, p in packets.items() if isinstance(p, Full)}
+        if books:
+            self.sink.put_books(books)
 
     def subjects(self) -> list[str]:
         return [str(k) for k in self.instruments]

@@ -65,7 +65,8 @@ def test_official_sdk_subscribes_in_all_three_modes_and_decodes(
     by_type = {}
     for item in got:
         by_type.setdefault(item["type"], []).append(item)
-    assert {d["security_id"] for d in by_type["Previous Close"]} == {2885, 11536, 13}
+    # DhanHQ sends a previous-close packet for indices only (equities: the quote's close).
+    assert {d["security_id"] for d in by_type["Previous Close"]} == {13}
     assert {d["security_id"] for d in by_type["Ticker Data"]} == {2885}
     assert {d["security_id"] for d in by_type["Quote Data"]} == {11536}
     assert {d["security_id"] for d in by_type["Full Data"]} == {13}
@@ -133,7 +134,8 @@ async def test_packed_frames_are_all_decoded(sim_credentials):
     ).start()
     try:
         async with FeedConnection(creds(sim, *sim_credentials), decoder=Decoder()) as conn:
-            await conn.subscribe([InstrumentKey(1, 1), InstrumentKey(1, 2)], mode=FeedMode.TICKER)
+            indices = [InstrumentKey(0, 13), InstrumentKey(0, 25)]  # prev close comes for these
+            await conn.subscribe(indices, mode=FeedMode.TICKER)
             async with asyncio.timeout(10):
                 frames = conn.packets()
                 first = await anext(frames)
@@ -141,7 +143,7 @@ async def test_packed_frames_are_all_decoded(sim_credentials):
                 tick_frame = await anext(frames)
                 while not isinstance(tick_frame[-1], Ticker):
                     tick_frame = await anext(frames)
-                assert {p.security_id for p in tick_frame if isinstance(p, Ticker)} == {1, 2}
+                assert {p.security_id for p in tick_frame if isinstance(p, Ticker)} == {13, 25}
     finally:
         sim.stop()
 

@@ -12,7 +12,8 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from prices.broadcast import GROUP, Broadcaster
-from prices.cache import PriceSink, RedisPriceStore, redis_client
+from prices.cache import RedisPriceStore, redis_client
+from prices.sink import PriceSink
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

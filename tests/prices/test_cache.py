@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from prices.cache import LocalPriceStore, PriceSink, RedisPriceStore, redis_client
+from prices.cache import LocalPriceStore, RedisPriceStore, redis_client
+from prices.sink import PriceSink
 
 
 @pytest.fixture(params=["redis", "embedded"])

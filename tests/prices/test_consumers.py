@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 from marketstream.asgi import build_application
 from marketstream.runtime import WebRuntime
 from prices.broadcast import GROUP
-from prices.cache import PriceSink
+from prices.sink import PriceSink
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,8 @@ from django.core.management import call_command
 from dhan.rest import REST_SPACING_SECONDS
 from marketstream.models import Stream
 from prices import rest
-from prices.cache import PriceSink, price_store
+from prices.cache import price_store
+from prices.sink import PriceSink
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/current_prices"

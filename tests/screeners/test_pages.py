@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
 
 from prices import views as price_views
-from prices.cache import PriceSink
 from prices.models import Instrument
+from prices.sink import PriceSink
 from screeners.models import ScreenerResult, ScreenerRun
 
 pytestmark = pytest.mark.django_db

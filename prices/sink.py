@@ -1,0 +1,81 @@
+"""`PriceSink`, the one choke point that writes prices, quotes and books to the cache: it
+coalesces what a feed decodes (latest value per key) and flushes it in one round trip."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+
+import redis
+from django.conf import settings
+
+from prices.cache import Batch, PriceStore, price_store
+
+KINDS = ("prices", "prev_closes", "quotes", "books")
+
+
+class PriceSink:
+    """A market-feed connection hands it the latest value per key (from its scanner, on the
+    connection's loop: `put_*`, no I/O) at most every 50 ms, and its writer thread calls
+    `flush`, which writes every key that changed since the last flush and publishes the
+    prices as one message. Thread-safe; a failed flush keeps what it could not write
+    (newer values win)."""
+
+    def __init__(
+        self,
+        *,
+        store: PriceStore | None = None,
+        ttl_seconds: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store or price_store()
+        self._ttl = ttl_seconds or settings.LTP_CACHE_TTL_SECONDS
+        self._clock = clock
+        self._pending: dict[str, dict] = {kind: {} for kind in KINDS}
+        self._lock = threading.Lock()
+
+    def _put(self, kind: str, values: Iterable[tuple[str, object]]) -> None:
+        with self._lock:
+            self._pending[kind].update(values)
+
+    def put(self, key: str, price: float) -> None:
+        self._put("prices", [(key, price)])
+
+    def put_many(self, prices: Iterable[tuple[str, float]]) -> None:
+        self._put("prices", prices)
+
+    def put_prev_closes(self, prices: Mapping[str, float]) -> None:
+        self._put("prev_closes", prices.items())
+
+    def put_quotes(self, quotes: Mapping[str, dict]) -> None:
+        """QUOTE records (`prices.quotes`) by key."""
+        self._put("quotes", quotes.items())
+
+    def put_books(self, books: Mapping[str, dict]) -> None:
+        """BOOK records by key."""
+        self._put("books", books.items())
+
+    def flush(self) -> int:
+        """Write what is pending; returns how many prices were written."""
+        with self._lock:
+            pending, self._pending = self._pending, {kind: {} for kind in KINDS}
+        if not any(pending.values()):
+            return 0
+        message = json.dumps(
+            {"type": "ltp_batch", "ts": self._clock(), "prices": pending["prices"]},
+            separators=(",", ":"),
+        )
+        try:
+            self._store.write(Batch(message=message, **pending), ttl_seconds=self._ttl)
+        except redis.RedisError:
+            with self._lock:  # keep what we could not write, newer values win
+                for kind, values in pending.items():
+                    self._pending[kind] = {**values, **self._pending[kind]}
+            raise
+        return len(pending["prices"])
+
+    def heartbeat(self) -> None:
+        self._store.heartbeat(now=datetime.fromtimestamp(self._clock(), tz=UTC))
