@@ -83,6 +83,12 @@ class DhanRest:
         data = self._market_quote(self._sdk.ticker_data, keys[:REST_MAX_INSTRUMENTS])
         return _field(data, lambda entry: entry.get("last_price"))
 
+    def previous_closes(self, keys: list[InstrumentKey]) -> dict[str, float]:
+        """The previous day's close (`ohlc.close` of `/v2/marketfeed/ohlc`) for up to
+        REST_MAX_INSTRUMENTS keys in one call; {} when the gate or DhanHQ says no."""
+        data = self._market_quote(self._sdk.ohlc_data, keys[:REST_MAX_INSTRUMENTS])
+        return _field(data, lambda entry: (entry.get("ohlc") or {}).get("close"))
+
     def _market_quote(self, call: Callable[[dict], dict], keys: list[InstrumentKey]) -> dict:
         if not keys or not self._gate.try_acquire():
             return {}

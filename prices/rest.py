@@ -60,3 +60,13 @@ def fetch_ltp(keys: list[str]) -> dict[str, float]:
         return {}
     prices = client.ltp([InstrumentKey.parse(k) for k in keys])
     return {k: prices[k] for k in keys if k in prices}
+
+
+def fetch_previous_closes(keys: list[str]) -> dict[str, float]:
+    """Previous closes for up to 1000 keys in one REST OHLC call, or {} when the gate or
+    DhanHQ says no (ticker mode: equities get no previous close from the feed)."""
+    client = rest_client()
+    if client is None or not keys:
+        return {}
+    closes = client.previous_closes([InstrumentKey.parse(k) for k in keys])
+    return {k: closes[k] for k in keys if k in closes}

@@ -79,6 +79,10 @@ class ConnectionKind(ABC):
         """On the bookkeeping thread, every heartbeat: anything besides the Stream row."""
         return None
 
+    def close(self) -> None:
+        """As the connection's thread ends: release what the kind holds of its own."""
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class KindFactory:

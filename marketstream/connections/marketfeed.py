@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date
 
 from django.conf import settings
 
@@ -22,7 +24,8 @@ from marketstream.connections.kinds import ConnectionKind, KindFactory, StartRef
 from marketstream.models import Stream
 from prices.cache import PriceStore
 from prices.calendar import market_is_open
-from prices.quotes import book_from_full, previous_close, quote_record
+from prices.quotes import INDEX_SEGMENT, book_from_full, previous_close, quote_record
+from prices.rest import fetch_previous_closes
 from prices.sink import PriceSink
 
 logger = logging.getLogger(__name__)
@@ -57,6 +60,11 @@ class MarketFeedKind(ConnectionKind):
         self.mode = mode
         self.scanner = LtpScanner(Decoder(tick_sizes), keep_quotes=mode != FeedMode.TICKER)
         self._prev_closes: dict[str, float] = {}  # what quotes report their change against
+        self._closes_fetched: dict[str, date] = {}  # ticker mode: REST OHLC, once a day
+        # A REST call can take seconds: never on the loop, nor on the bookkeeping thread
+        # (which must notice a stop within a second).
+        self._rest = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-rest")
+        self._fetching: Future | None = None
         self.sink = sink
         self._bad_frames = 0  # text frames and frames the scanner refused
 
@@ -133,6 +141,28 @@ class MarketFeedKind(ConnectionKind):
 
     def heartbeat(self) -> None:
         self.sink.heartbeat()
+        if self.mode == FeedMode.TICKER and (self._fetching is None or self._fetching.done()):
+            self._fetching = self._rest.submit(self._fetch_missing_closes)
+
+    def close(self) -> None:
+        self._rest.shutdown(wait=False, cancel_futures=True)
+
+    def _fetch_missing_closes(self) -> None:
+        """Ticker mode: DhanHQ sends equities no previous close (indices get a code-6
+        packet), so fetch each one once a day through REST OHLC, on the kind's REST thread
+        and within the deployment's REST gate (a refused call is tried at the next beat)."""
+        today = date.today()
+        wanted = [
+            str(k)
+            for k in self.instruments
+            if k.segment != INDEX_SEGMENT and self._closes_fetched.get(str(k)) != today
+        ]
+        if not wanted:
+            return
+        closes = fetch_previous_closes(wanted)
+        if closes:
+            self.sink.put_prev_closes(closes)
+            self._closes_fetched.update(dict.fromkeys(closes, today))
 
 
 def market_feed_factory(*, store: PriceStore | None = None) -> KindFactory:

@@ -114,6 +114,7 @@ class ConnectionThread(threading.Thread):
             )
         finally:  # whatever failed above, nothing of this connection may outlive it
             try:
+                self.kind.close()
                 self.books.close()
                 self._locks.release()
             finally:

@@ -61,6 +61,7 @@ def stream(settings):
     settings.REDIS_URL = ""
     settings.DEV_MODE = True
     settings.DHANHQ_FEED_URL = f"ws://127.0.0.1:{sim.port}"
+    settings.DHANHQ_API_URL = f"http://127.0.0.1:{sim.rest_port}/v2"
     settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN = "1000000001", "demo-token"
     registry = connection_registry()
 
@@ -106,3 +107,17 @@ def test_full_mode_caches_the_5_level_book_around_the_price(stream, client):
     assert book["bids"][0]["price"] < ltp <= book["asks"][0]["price"]
     assert client.get("/api/v1/depth?key=NSE_EQ:1").status_code == 404
     assert client.get("/api/v1/depth").status_code == 400
+
+
+def test_ticker_mode_takes_an_equitys_previous_close_from_rest_ohlc(stream):
+    sim, start = stream
+    start("ticker")  # DhanHQ sends no previous close for equities in ticker mode
+
+    def closes() -> dict[str, float]:
+        return price_store().read_quotes([RELIANCE, NIFTY]).prev_close
+
+    wait_until(lambda: len(closes()) == 2, timeout=10, what="both previous closes")
+    for key in (RELIANCE, NIFTY):  # RELIANCE from REST OHLC, NIFTY from its code-6 packet
+        expected = sim.prices.snapshot(InstrumentKey.parse(key))["prev_close"]
+        assert Decimal(repr(closes()[key])) == Decimal(repr(expected))
+    assert sim.rest_calls == 1  # once, not at every heartbeat
