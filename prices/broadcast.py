@@ -42,6 +42,7 @@ LEADER_KEY = "market_stream:broadcaster"  # holds "host:pid:token" of the leadin
 LEADER_TTL_MIN_SECONDS = 3.0
 STANDBY_RETRY_SECONDS = 0.5
 STATUS_REFRESH_SECONDS = 5.0
+RECORD_FIELDS = ("quotes", "depth")  # a window's fields besides "prices"
 
 
 def raise_if_cancelling(exc: BaseException) -> None:
@@ -76,6 +77,7 @@ class Broadcaster:
         self._task: asyncio.Task | None = None
         self._pending: dict[str, float] = {}
         self._last_sent: dict[str, float] = {}
+        self._records: dict[str, dict] = {field: {} for field in RECORD_FIELDS}  # latest
         self._seq = 0
         self.status: str | None = None
         self._status_at = 0.0
@@ -110,9 +112,13 @@ class Broadcaster:
     # --- sources --------------------------------------------------------------------
 
     def merge(self, message: str | bytes) -> None:
-        """One `live_ltp_updates` message: remember the latest price of each key."""
+        """One `live_ltp_updates` message: remember the latest price of each key, and the
+        latest quote and book of each key when the message carries them."""
         try:
-            self.merge_prices(json.loads(message)["prices"])
+            batch = json.loads(message)
+            self.merge_prices(batch["prices"])
+            for field in RECORD_FIELDS:
+                self._records[field].update(batch.get(field) or {})
         except (ValueError, TypeError, KeyError, AttributeError):
             logger.warning("ignored a malformed %s message", LIVE_UPDATES_CHANNEL)
 
@@ -212,10 +218,11 @@ class Broadcaster:
         pending, self._pending = self._pending, {}
         changed = {k: v for k, v in pending.items() if self._last_sent.get(k) != v}
         self._last_sent.update(changed)
+        records, self._records = self._records, {field: {} for field in RECORD_FIELDS}
         old_status = self.status
         if time.monotonic() - self._status_at >= STATUS_REFRESH_SECONDS:
             await self.refresh_status()
-        if not changed and self.status == old_status:
+        if not changed and not any(records.values()) and self.status == old_status:
             return False
         # Unique per window and increasing across leaders (wall clock in ms).
         self._seq = max(self._seq + 1, int(time.time() * 1000))
@@ -229,6 +236,9 @@ class Broadcaster:
                 # Pre-serialised: each consumer's layer decodes one string, and each process
                 # parses the prices once (prices.consumers caches them per window).
                 "prices": json.dumps(changed, separators=(",", ":")),
+                # Quotes and books (quote and full mode streams) ride along when there are
+                # any; each arrived because it changed.
+                **{f: json.dumps(r, separators=(",", ":")) for f, r in records.items() if r},
             },
         )
         self.windows_sent += 1

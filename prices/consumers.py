@@ -17,18 +17,26 @@ import redis
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from prices.api import MAX_KEYS_PER_REQUEST, KeyListError, parse_key_list
-from prices.cache import price_store
-from prices.windows import render_update
+from prices.api import KeyListError, parse_key_list
+from prices.cache import DEPTH_KEY_PREFIX, QUOTE_KEY_PREFIX, price_store
+from prices.subscriptions import Subscription
+from prices.windows import LTP, MODES, Mode
 
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
-MAX_KEYS_PER_CONNECTION = MAX_KEYS_PER_REQUEST
+MAX_KEYS_PER_CONNECTION = LTP.max_keys
+RECORD_PREFIXES = {"quote": QUOTE_KEY_PREFIX, "depth": DEPTH_KEY_PREFIX}
 
 
 async def read_snapshot(keys: list[str]) -> dict[str, float]:
     return await sync_to_async(price_store().read, thread_sensitive=False)(keys)
+
+
+async def read_records(mode: Mode, keys: list[str]) -> dict[str, dict]:
+    """The cached QUOTE or BOOK records of `keys`."""
+    read = sync_to_async(price_store().read_records, thread_sensitive=False)
+    return await read(RECORD_PREFIXES[mode.name], keys)
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
@@ -41,15 +49,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         """A client opened the socket: join the group (through the fan-out), accept, and
         send the feed status."""
         self.live = self.scope["live"]
-        self.keys: frozenset[str] = frozenset()
+        self.subscriptions = {name: Subscription(mode) for name, mode in MODES.items()}
         self.last_seq = 0
         self.status: str | None = None
-        self.snapshot_time = 0.0
-        self.snapshot_keys: frozenset[str] = frozenset()
-        # Windows that arrive while a snapshot is read: merged (latest per key), sent after it.
-        self.snapshotting = False
-        self.held: dict[str, float] = {}
-        self.held_event: dict | None = None
         # Join first, snapshot on subscribe second: nothing falls between.
         await self.join_group()
         await self.accept()
@@ -57,6 +59,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         broadcaster = self.live.broadcaster
         status = broadcaster.status or await broadcaster.refresh_status()
         await self._send_status(status)
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """The keys whose prices this client gets (ltp mode)."""
+        return self.subscriptions["ltp"].keys
 
     async def disconnect(self, code: int) -> None:
         """The socket closed: leave the process's set of clients."""
@@ -91,11 +98,15 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if action == "ping":
             await self._send({"type": "pong"})
         elif action in ("subscribe", "unsubscribe"):
-            await self._change_keys(action, message.get("keys"))
+            mode = MODES.get(message.get("mode") or "ltp")
+            if mode is None:
+                await self._error(f"unknown mode {message.get('mode')!r}: use ltp, quote or depth")
+                return
+            await self._change_keys(action, message.get("keys"), self.subscriptions[mode.name])
         else:
             await self._error(f"unknown action {action!r}: use subscribe, unsubscribe or ping")
 
-    async def _change_keys(self, action: str, raw: object) -> None:
+    async def _change_keys(self, action: str, raw: object, sub: Subscription) -> None:
         if not isinstance(raw, list):
             await self._error("'keys' must be a list of SEGMENT:SECURITY_ID strings")
             return
@@ -105,28 +116,43 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self._error(str(exc))
             return
         if action == "unsubscribe":
-            self.keys = self.keys.difference(keys)
-            await self._send({"type": "ack", "action": action, "count": len(self.keys)})
+            sub.keys = sub.keys.difference(keys)
+            await self._ack(action, sub)
             return
-        wanted = self.keys.union(keys)
-        if len(wanted) > MAX_KEYS_PER_CONNECTION:
-            await self._error(f"at most {MAX_KEYS_PER_CONNECTION} keys per connection")
+        wanted = sub.keys.union(keys)
+        if len(wanted) > sub.mode.max_keys:
+            await self._error(f"at most {sub.mode.max_keys} keys per connection")
             return
-        self.keys = wanted
-        await self._send({"type": "ack", "action": action, "count": len(self.keys)})
-        self.snapshot_time, self.snapshot_keys = time.time(), frozenset(keys)
-        # Windows run on the fan-out task, not this one: hold them until the snapshot is
-        # out, or an older snapshot could land after a newer update.
-        self.snapshotting = True
+        sub.keys = wanted
+        await self._ack(action, sub)
+        await self._snapshot(sub, keys)
+
+    async def _ack(self, action: str, sub: Subscription) -> None:
+        ack: dict = {"type": "ack", "action": action}
+        if sub.mode is not LTP:  # ltp's ack stays as it always was
+            ack["mode"] = sub.mode.name
+        await self._send({**ack, "count": len(sub.keys)})
+
+    async def _snapshot(self, sub: Subscription, keys: list[str]) -> None:
+        """The subscribed keys' cached values, right after the ack. Windows run on the
+        fan-out task, not this one: they are held until the snapshot is out, or an older
+        snapshot could land after a newer update."""
+        sub.snapshot_time, sub.snapshot_keys = time.time(), frozenset(keys)
+        sub.snapshotting = True
         try:
-            prices = await self.read_snapshot(keys)
+            if sub.mode is LTP:
+                values: dict = await self.read_snapshot(keys)
+            else:
+                values = await read_records(sub.mode, keys)
         except redis.RedisError:
-            prices = {}
+            values = {}
             logger.warning("snapshot unavailable: price cache unreachable")
         finally:
-            self.snapshotting = False
-        await self._send({"type": "snapshot", "prices": prices})
-        await self._send_held()
+            sub.snapshotting = False
+        await self._send({"type": sub.mode.snapshot_type, sub.mode.field: values})
+        held = sub.take_held()
+        if held is not None:
+            await self.send(text_data=held)
 
     async def read_snapshot(self, keys: list[str]) -> dict[str, float]:
         return await read_snapshot(keys)
@@ -134,29 +160,15 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     # --- group -> client (called by the fan-out) --------------------------------------
 
     async def ltp_window(self, event: dict) -> None:
-        """A broadcast window, from the fan-out: this client's changed keys, once."""
-        windows = self.live.windows
+        """A broadcast window, from the fan-out: this client's changed keys, once, in
+        every mode it subscribed."""
         if event["seq"] <= self.last_seq:  # a window seen already (leader handover)
             return
         self.last_seq = event["seq"]
         if event.get("status") and event["status"] != self.status:
             await self._send_status(event["status"])
-        if not self.keys:
-            return
-        exclude = self.snapshot_keys if event["ts"] < self.snapshot_time else frozenset()
-        if self.snapshotting:
-            keys = self.keys - exclude
-            self.held.update((k, v) for k, v in windows.prices(event).items() if k in keys)
-            self.held_event = event
-            return
-        payload = windows.payload(event, self.keys, exclude=exclude)
-        if payload is not None:
-            await self.send(text_data=payload)
-
-    async def _send_held(self) -> None:
-        held, event, self.held, self.held_event = self.held, self.held_event, {}, None
-        if held and event is not None:
-            payload = render_update(event, held, self.keys)
+        for sub in self.subscriptions.values():
+            payload = sub.on_window(event, self.live.windows)
             if payload is not None:
                 await self.send(text_data=payload)
 

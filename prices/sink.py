@@ -64,10 +64,12 @@ class PriceSink:
             pending, self._pending = self._pending, {kind: {} for kind in KINDS}
         if not any(pending.values()):
             return 0
-        message = json.dumps(
-            {"type": "ltp_batch", "ts": self._clock(), "prices": pending["prices"]},
-            separators=(",", ":"),
-        )
+        announced = {"type": "ltp_batch", "ts": self._clock(), "prices": pending["prices"]}
+        if pending["quotes"]:  # quote and full mode: the broadcaster sends them on
+            announced["quotes"] = pending["quotes"]
+        if pending["books"]:
+            announced["depth"] = pending["books"]
+        message = json.dumps(announced, separators=(",", ":"))
         try:
             self._store.write(Batch(message=message, **pending), ttl_seconds=self._ttl)
         except redis.RedisError:

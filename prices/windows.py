@@ -1,52 +1,80 @@
-"""A web process's recent broadcast windows: each parsed once, and each client update
-rendered once per distinct key set (clients on the same page share it). Owned by the
-process's `LivePrices`; consumers read it when the fan-out hands them a window.
+"""A web process's recent broadcast windows: each field (prices, quotes, depth) parsed once,
+and each client update rendered once per mode and distinct key set (clients on the same
+page share it). Owned by the process's `LivePrices`; consumers read it when the fan-out
+hands them a window.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+
+from dhan.limits import MAX_DEPTH_INSTRUMENTS_PER_CONNECTION
+from prices.api import MAX_KEYS_PER_REQUEST
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """A subscription mode of `/ws/dashboard/` and the messages it gets."""
+
+    name: str  # as clients say it: ltp, quote, depth
+    field: str  # the window's field, and the messages' payload field
+    update_type: str
+    snapshot_type: str
+    max_keys: int  # per connection
+
+
+LTP = Mode("ltp", "prices", "screener_ltp_update", "snapshot", MAX_KEYS_PER_REQUEST)
+QUOTE = Mode("quote", "quotes", "quote_update", "quote_snapshot", MAX_KEYS_PER_REQUEST)
+DEPTH = Mode(
+    "depth", "depth", "depth_update", "depth_snapshot", MAX_DEPTH_INSTRUMENTS_PER_CONNECTION
+)
+MODES = {mode.name: mode for mode in (LTP, QUOTE, DEPTH)}
 
 
 class WindowCache:
-    """The latest windows' prices, parsed once, and their payloads per key set."""
+    """The latest windows' values, parsed once per field, and their payloads per key set."""
 
     def __init__(self, *, keep: int = 4) -> None:
         self._keep = keep
-        self._windows: dict[int, tuple[dict[str, float], dict[frozenset, str | None]]] = {}
+        # seq -> field -> (values, payloads by key set)
+        self._windows: dict[int, dict[str, tuple[dict, dict[frozenset, str | None]]]] = {}
 
-    def _window(self, event: dict) -> tuple[dict[str, float], dict[frozenset, str | None]]:
+    def _window(self, event: dict, mode: Mode) -> tuple[dict, dict[frozenset, str | None]]:
         seq = event["seq"]
         window = self._windows.get(seq)
         if window is None:
-            window = (json.loads(event["prices"]), {})
-            self._windows[seq] = window
+            window = self._windows[seq] = {}
             while len(self._windows) > self._keep:
                 del self._windows[min(self._windows)]
-        return window
+        parsed = window.get(mode.field)
+        if parsed is None:
+            raw = event.get(mode.field)
+            parsed = window[mode.field] = (json.loads(raw) if raw else {}, {})
+        return parsed
 
-    def prices(self, event: dict) -> dict[str, float]:
-        return self._window(event)[0]
+    def values(self, event: dict, mode: Mode = LTP) -> dict:
+        return self._window(event, mode)[0]
 
     def payload(
-        self, event: dict, keys: frozenset, *, exclude: frozenset = frozenset()
+        self, event: dict, keys: frozenset, *, mode: Mode = LTP, exclude: frozenset = frozenset()
     ) -> str | None:
-        prices, payloads = self._window(event)
+        values, payloads = self._window(event, mode)
         if exclude:  # rare: a snapshot newer than this window; not shared
-            return render_update(event, prices, keys - exclude)
+            return render_update(event, values, keys - exclude, mode=mode)
         if keys not in payloads:
-            payloads[keys] = render_update(event, prices, keys)
+            payloads[keys] = render_update(event, values, keys, mode=mode)
         return payloads[keys]
 
 
-def render_update(event: dict, prices: dict[str, float], keys: frozenset) -> str | None:
-    if len(keys) < len(prices):
-        subset = {k: prices[k] for k in keys if k in prices}
+def render_update(event: dict, values: dict, keys: frozenset, *, mode: Mode = LTP) -> str | None:
+    if len(keys) < len(values):
+        subset = {k: values[k] for k in keys if k in values}
     else:
-        subset = {k: v for k, v in prices.items() if k in keys}
+        subset = {k: v for k, v in values.items() if k in keys}
     if not subset:
         return None
     return json.dumps(
-        {"type": "screener_ltp_update", "seq": event["seq"], "ts": event["ts"], "prices": subset},
+        {"type": mode.update_type, "seq": event["seq"], "ts": event["ts"], mode.field: subset},
         separators=(",", ":"),
     )

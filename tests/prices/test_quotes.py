@@ -121,3 +121,47 @@ def test_ticker_mode_takes_an_equitys_previous_close_from_rest_ohlc(stream):
         expected = sim.prices.snapshot(InstrumentKey.parse(key))["prev_close"]
         assert Decimal(repr(closes()[key])) == Decimal(repr(expected))
     assert sim.rest_calls == 1  # once, not at every heartbeat
+
+
+async def test_quote_and_depth_watchers_get_a_snapshot_then_updates_per_window(stream, settings):
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from marketstream.asgi import build_application
+    from marketstream.runtime import WebRuntime
+
+    settings.LTP_BROADCAST_INTERVAL_MS = 200
+    runtime = WebRuntime(hosts_connections=True)  # its feeds write where it broadcasts from
+    spec = StreamSpec("swing", keys=(RELIANCE, NIFTY))
+    stream_row = await sync_to_async(request_start)(spec=spec, mode="full", enqueue=False)
+    await sync_to_async(runtime.registry.start)(stream_row[0].key)
+    ws = WebsocketCommunicator(build_application(runtime), "/ws/dashboard/")
+    try:
+        assert (await ws.connect())[0]
+        assert (await ws.receive_json_from(timeout=5))["type"] == "status"
+        await ws.send_json_to({"action": "subscribe", "mode": "quote", "keys": [RELIANCE]})
+        ack = await ws.receive_json_from(timeout=5)
+        assert ack == {"type": "ack", "action": "subscribe", "mode": "quote", "count": 1}
+        assert (await ws.receive_json_from(timeout=5))["type"] == "quote_snapshot"
+        await ws.send_json_to({"action": "subscribe", "mode": "depth", "keys": [RELIANCE]})
+        seen: dict[str, dict] = {}
+        while not {"quote_update", "depth_update"} <= set(seen):
+            message = await ws.receive_json_from(timeout=5)
+            seen.setdefault(message["type"], message)
+        assert set(seen["quote_update"]["quotes"]) == {RELIANCE}  # only its own keys
+        book = seen["depth_update"]["depth"][RELIANCE]
+        assert (book["levels"], book["source"], len(book["bids"])) == (5, "full", 5)
+        assert seen["depth_snapshot"]["type"] == "depth_snapshot"
+        too_many = [f"NSE_EQ:{i}" for i in range(1, 52)]
+        await ws.send_json_to({"action": "subscribe", "mode": "depth", "keys": too_many})
+        while (message := await ws.receive_json_from(timeout=5))["type"] != "error":
+            pass
+        assert "at most 50 keys" in message["error"]
+        await ws.send_json_to({"action": "subscribe", "mode": "candles", "keys": [RELIANCE]})
+        while (message := await ws.receive_json_from(timeout=5))["type"] != "error":
+            pass
+        assert "unknown mode 'candles'" in message["error"]
+    finally:
+        await ws.disconnect()
+        await sync_to_async(runtime.stop)()
+        await runtime.live.stop()
