@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
+from django_redis.exceptions import ConnectionInterrupted
 
 from dhan.rest import REST_SPACING_SECONDS, DhanRest
 from dhan.segments import InstrumentKey
@@ -25,10 +27,18 @@ class CacheRateGate:
         self._spacing = spacing_seconds
 
     def try_acquire(self) -> bool:
-        return bool(cache.add(self._key, 1, timeout=self._spacing))
+        """False when the slot is taken, and when the cache is unreachable (no call beats
+        a call that could break DhanHQ's limit)."""
+        try:
+            return bool(cache.add(self._key, 1, timeout=self._spacing))
+        except (redis.RedisError, ConnectionInterrupted):
+            return False
 
     def hold_off(self, seconds: float) -> None:
-        cache.set(self._key, 1, timeout=max(seconds, self._spacing))
+        try:
+            cache.set(self._key, 1, timeout=max(seconds, self._spacing))
+        except (redis.RedisError, ConnectionInterrupted):
+            pass  # nobody gets the gate while the cache is down anyway
 
 
 def rest_enabled() -> bool:

@@ -77,3 +77,13 @@ def test_the_gate_holds_every_caller_off_after_a_429(credentials):
     gate.hold_off(3.0)
     time.sleep(REST_SPACING_SECONDS + 0.1)
     assert not rest.CacheRateGate("1000000001").try_acquire()  # still held off
+
+
+def test_the_gate_stays_shut_while_the_cache_is_unreachable(settings):
+    from tests.conftest import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens
+    settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url}}
+    gate = rest.CacheRateGate("1000000001")
+    assert gate.try_acquire() is False
+    gate.hold_off(1.0)  # and this does not raise
