@@ -104,6 +104,7 @@ def manage_env(**extra: str) -> dict[str, str]:
     skip = ("DHANHQ_", "REDIS_URL", "DJANGO_DEBUG")
     env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     env.update(PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="marketstream.settings")
+    env.update(DHANHQ_API_URL=NOWHERE_API_URL)  # tests never call DhanHQ itself
     env.update(extra)
     return env
 
@@ -190,6 +191,15 @@ def django_db_modify_db_settings(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("db") / "test.sqlite3"
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(path)
+
+
+NOWHERE_API_URL = "http://127.0.0.1:9/v2"  # the discard port: refused at once
+
+
+@pytest.fixture(autouse=True)
+def _no_calls_to_dhanhq(settings):
+    """Tests talk to the simulator or to nothing: never to DhanHQ's real REST API."""
+    settings.DHANHQ_API_URL = NOWHERE_API_URL
 
 
 @pytest.fixture(autouse=True)
