@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import redis
 from django.core.paginator import Page, Paginator
 
-from prices.cache import Quotes, price_store
+from prices.cache import QUOTE_KEY_PREFIX, Quotes, price_store
 from screeners.models import ScreenerResult, ScreenerRun
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class Row:
     price: float | None
     price_is_live: bool
     prev_close: float | None
+    quote: dict  # the cached QUOTE (day high, low, volume, ...); {} in ticker mode
 
     @property
     def change(self) -> float | None:
@@ -91,11 +92,13 @@ def screener_page(
     items = list(current.object_list)
     keys = [r.instrument.key for r in items]
     try:
-        quotes = price_store().read_quotes(keys)
+        store = price_store()
+        quotes = store.read_quotes(keys)
+        records = store.read_records(QUOTE_KEY_PREFIX, keys)  # quote and full mode streams
         available = True
     except redis.RedisError as exc:  # the page renders; the cells say so; the JS recovers
         logger.warning("screener page without prices: %s", exc)
-        quotes, available = Quotes({}, {}, {}), False
+        quotes, records, available = Quotes({}, {}, {}), {}, False
     rows = [
         Row(
             r,
@@ -103,6 +106,7 @@ def screener_page(
             quotes.live.get(key, quotes.last.get(key)),
             key in quotes.live,
             quotes.prev_close.get(key),
+            records.get(key) or {},
         )
         for r, key in zip(items, keys, strict=True)
     ]

@@ -1,11 +1,13 @@
 // Live prices for server-rendered tables: every `.js-ltp-cell[data-instrument-key]` on the
-// page. WebSocket first (/ws/dashboard/: subscribe, snapshot, screener_ltp_update, status);
-// when the socket cannot connect or drops, poll /api/v1/current_prices every 1.5 s and keep
-// retrying the socket with jittered backoff. Hidden tabs do not poll.
+// page, and the day's high, low and volume in `.js-quote-cell[data-field]`. WebSocket first
+// (/ws/dashboard/: subscribe in ltp and quote mode, snapshots, updates, status); when the
+// socket cannot connect or drops, poll /api/v1/current_prices and /api/v1/quotes every
+// 1.5 s and keep retrying the socket with jittered backoff. Hidden tabs do not poll.
 
 const script = document.currentScript || document.querySelector("script[data-ws-path]");
 const WS_PATH = script?.dataset.wsPath || "/ws/dashboard/";
 const POLL_URL = script?.dataset.pollUrl || "/api/v1/current_prices";
+const QUOTES_URL = script?.dataset.quotesUrl || "/api/v1/quotes";
 const POLL_INTERVAL_MS = Number(script?.dataset.pollIntervalMs || 1500);
 const FLASH_MS = 500;
 const RECONNECT_BASE_MS = 1000;
@@ -27,6 +29,12 @@ for (const cell of document.querySelectorAll(".js-change-cell[data-instrument-ke
   const key = cell.dataset.instrumentKey;
   if (!changeCells.has(key)) changeCells.set(key, []);
   changeCells.get(key).push(cell);
+}
+const quoteCells = new Map();  // key -> [day high/low/volume cells]
+for (const cell of document.querySelectorAll(".js-quote-cell[data-instrument-key]")) {
+  const key = cell.dataset.instrumentKey;
+  if (!quoteCells.has(key)) quoteCells.set(key, []);
+  quoteCells.get(key).push(cell);
 }
 const keys = [...cells.keys()];
 const statusEl = document.getElementById("feed-status");
@@ -87,6 +95,21 @@ function applyPrices(prices) {
   for (const [key, price] of Object.entries(prices || {})) applyPrice(key, price);
 }
 
+// A QUOTE: the day's high, low and volume, and the previous close the change is made from.
+function applyQuotes(quotes) {
+  for (const [key, quote] of Object.entries(quotes || {})) {
+    if (quote.prev_close) {
+      for (const cell of cells.get(key) || []) cell.dataset.prevClose = String(quote.prev_close);
+    }
+    for (const cell of quoteCells.get(key) || []) {
+      const value = quote[cell.dataset.field];
+      if (typeof value !== "number") continue;
+      cell.textContent = cell.dataset.tick ? value.toFixed(decimals(cell))
+        : value.toLocaleString("en-IN");  // volume: Indian digit grouping
+    }
+  }
+}
+
 // --- polling fallback ---------------------------------------------------------------
 
 async function pollOnce() {
@@ -97,6 +120,11 @@ async function pollOnce() {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const body = await response.json();
     applyPrices(body.prices);
+    if (quoteCells.size) {
+      const quotes = await fetch(`${QUOTES_URL}?keys=${encodeURIComponent(keys.join(","))}`,
+                                 {cache: "no-store"});
+      if (quotes.ok) applyQuotes((await quotes.json()).quotes);
+    }
     if (!socketOpen) showStatus("polling");
   } catch (error) {
     if (!socketOpen) showStatus("unavailable");
@@ -140,6 +168,10 @@ function onMessage(event) {
     case "screener_ltp_update":
       applyPrices(message.prices);
       break;
+    case "quote_snapshot":
+    case "quote_update":
+      applyQuotes(message.quotes);
+      break;
     case "status":
       feedStatus = message.feed;
       renderStatus();
@@ -167,6 +199,7 @@ function connect() {
     attempts = 0;
     stopPolling();
     if (keys.length) ws.send(JSON.stringify({action: "subscribe", keys}));
+    if (quoteCells.size) ws.send(JSON.stringify({action: "subscribe", mode: "quote", keys}));
     renderStatus();
   });
   ws.addEventListener("message", onMessage);

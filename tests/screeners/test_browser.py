@@ -115,6 +115,15 @@ def test_price_cells_change_and_flash_within_seconds_of_page_load(site, page, sc
         timeout=10_000,
     )
     assert page.locator(".js-ltp-cell.up, .js-ltp-cell.down").count() > 0
+    # The streams run in quote mode: the day's volume, high and low arrive live too.
+    page.wait_for_function(
+        "[...document.querySelectorAll('.js-quote-cell[data-field=volume]')]"
+        ".some(c => Number(c.textContent.replaceAll(',', '')) > 0)",
+        timeout=10_000,
+    )
+    high = page.locator(".js-quote-cell[data-field=high]").first.inner_text()
+    low = page.locator(".js-quote-cell[data-field=low]").first.inner_text()
+    assert high == "—" or float(high) >= float(low)
     time.sleep(1)  # let a few windows land before the picture
     assert screenshot(page, f"screener-{screener_type}").stat().st_size > 10_000
 

@@ -28,6 +28,7 @@ def record_start(*, screener_type: str) -> str:
 urlpatterns = [
     path("screeners/", include("screeners.urls"), {"ensure_stream": record_start}),
     path("api/v1/current_prices", price_views.current_prices, name="current_prices"),
+    path("api/v1/quotes", price_views.quotes, name="quotes"),
 ]
 
 
