@@ -117,7 +117,9 @@ class Bookkeeper:
             return None
 
     def close(self) -> None:
+        """Close the thread's database connection and end the thread; waits for it (a job
+        still running is bounded by the database's and Redis's own timeouts)."""
         try:
             self._executor.submit(connections.close_all).result(JOIN_TIMEOUT_SECONDS)
         finally:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor.shutdown(wait=True, cancel_futures=True)
