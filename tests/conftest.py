@@ -37,14 +37,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, *, timeout: float = 20.0) -> None:
+def wait_for_port(
+    port: int, *, timeout: float = 20.0, process: ManagedProcess | None = None
+) -> None:
+    """Wait for a listener on `port`; fail at once, with its output, if `process` ends."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
+        if process is not None and process.proc.poll() is not None:
+            raise RuntimeError(f"process ended before listening on {port}:\n{process.output()}")
         time.sleep(0.05)
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+def simulator_args(port: int, rest_port: int, *, rate: float) -> list[str]:
+    """`manage.py dhan_simulator` on the given ports (both explicit: port + 1 may be taken)."""
+    return [
+        sys.executable,
+        "manage.py",
+        "dhan_simulator",
+        "--port",
+        str(port),
+        "--rest-port",
+        str(rest_port),
+        "--rate",
+        str(rate),
+    ]
 
 
 def wait_until(predicate, *, timeout: float = 15.0, what: str = "condition"):

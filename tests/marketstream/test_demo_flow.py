@@ -6,7 +6,14 @@ import time
 import urllib.request
 from decimal import Decimal
 
-from tests.conftest import ManagedProcess, free_port, manage, manage_env, wait_for_port
+from tests.conftest import (
+    ManagedProcess,
+    free_port,
+    manage,
+    manage_env,
+    simulator_args,
+    wait_for_port,
+)
 
 
 def get_json(url: str) -> dict:
@@ -15,26 +22,23 @@ def get_json(url: str) -> dict:
 
 
 def test_embedded_demo_serves_prices_that_change_within_seconds(tmp_path, processes):
-    sim_port, web_port = free_port(), free_port()
+    sim_port, rest_port, web_port = free_port(), free_port(), free_port()
     env = manage_env(
         DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
         DEV_MODE="true",
         DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}",
-        DHANHQ_API_URL=f"http://127.0.0.1:{free_port()}/v2",
+        DHANHQ_API_URL=f"http://127.0.0.1:{rest_port}/v2",
         DHANHQ_CLIENT_ID="1000000001",
         DHANHQ_ACCESS_TOKEN="demo-token",
     )
     manage("migrate", "--noinput", env=env)
     manage("load_instruments", env=env)
     manage("load_screeners", env=env)
-    processes.append(
-        ManagedProcess(
-            [sys.executable, "manage.py", "dhan_simulator", "--port", str(sim_port), "--rate", "5"],
-            env=env,
-            log=tmp_path / "sim.log",
-        )
+    sim = ManagedProcess(
+        simulator_args(sim_port, rest_port, rate=5), env=env, log=tmp_path / "sim.log"
     )
-    wait_for_port(sim_port)
+    processes.append(sim)
+    wait_for_port(sim_port, process=sim)
 
     def serve(log: str) -> ManagedProcess:
         web = ManagedProcess(
@@ -43,7 +47,7 @@ def test_embedded_demo_serves_prices_that_change_within_seconds(tmp_path, proces
             log=tmp_path / log,
         )
         processes.append(web)
-        wait_for_port(web_port)
+        wait_for_port(web_port, process=web)
         return web
 
     def prices_seen() -> list[float]:

@@ -12,7 +12,14 @@ import time
 import psutil
 import websockets
 
-from tests.conftest import ManagedProcess, free_port, manage, manage_env, wait_for_port
+from tests.conftest import (
+    ManagedProcess,
+    free_port,
+    manage,
+    manage_env,
+    simulator_args,
+    wait_for_port,
+)
 
 # What we promise (README "Slow clients"): our code keeps no queue per client, and daphne's
 # unsent bytes for a client that stopped reading are bounded by the ping timeout. Measured
@@ -21,9 +28,10 @@ RSS_GROWTH_BOUND_BYTES = 30 * 1024 * 1024
 
 
 async def test_a_client_that_never_reads_costs_bounded_memory(tmp_path, processes):
-    sim_port, web_port = free_port(), free_port()
+    sim_port, rest_port, web_port = free_port(), free_port(), free_port()
     env = manage_env(
         DATABASE_URL=f"sqlite:///{tmp_path / 'slow.sqlite3'}",
+        DHANHQ_API_URL=f"http://127.0.0.1:{rest_port}/v2",
         DEV_MODE="true",
         DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}",
         DHANHQ_CLIENT_ID="1000000001",
@@ -32,29 +40,18 @@ async def test_a_client_that_never_reads_costs_bounded_memory(tmp_path, processe
     )
     for command in ("migrate", "load_instruments", "load_screeners"):
         await asyncio.to_thread(manage, command, env=env)
-    processes.append(
-        ManagedProcess(
-            [
-                sys.executable,
-                "manage.py",
-                "dhan_simulator",
-                "--port",
-                str(sim_port),
-                "--rate",
-                "20",
-            ],
-            env=env,
-            log=tmp_path / "sim.log",
-        )
+    sim = ManagedProcess(
+        simulator_args(sim_port, rest_port, rate=20), env=env, log=tmp_path / "sim.log"
     )
-    wait_for_port(sim_port)
+    processes.append(sim)
+    wait_for_port(sim_port, process=sim)
     web = ManagedProcess(
         [sys.executable, "manage.py", "run_web", "--port", str(web_port), "--demo-streams"],
         env=env,
         log=tmp_path / "web.log",
     )
     processes.append(web)
-    wait_for_port(web_port)
+    wait_for_port(web_port, process=web)
     instruments = _instruments(tmp_path / "slow.sqlite3")
     assert len(instruments) >= 30
     url = f"ws://127.0.0.1:{web_port}/ws/dashboard/"

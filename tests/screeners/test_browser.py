@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.conftest import ROOT, ManagedProcess, free_port, manage, manage_env, wait_for_port
+from tests.conftest import (
+    ROOT,
+    ManagedProcess,
+    free_port,
+    manage,
+    manage_env,
+    simulator_args,
+    wait_for_port,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -29,7 +37,7 @@ ARTIFACTS = ROOT / "artifacts" / "screenshots"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
-    sim_port, web_port = free_port(), free_port()
+    sim_port, rest_port, web_port = free_port(), free_port(), free_port()
     env = manage_env(
         DATABASE_URL=f"sqlite:///{tmp / 'pages.sqlite3'}",
         DEV_MODE="true",
@@ -38,18 +46,14 @@ def site(tmp_path_factory):
         DHANHQ_ACCESS_TOKEN="demo-token",
         LTP_BROADCAST_INTERVAL_MS="500",
         DJANGO_DEBUG="true",  # /api/v1/ws_subscriptions answers anyone only with DEBUG
-        DHANHQ_API_URL=f"http://127.0.0.1:{free_port()}/v2",
+        DHANHQ_API_URL=f"http://127.0.0.1:{rest_port}/v2",
     )
     for command in ("migrate", "load_instruments", "load_screeners"):
         manage(command, env=env)
     procs = [
-        ManagedProcess(
-            [sys.executable, "manage.py", "dhan_simulator", "--port", str(sim_port), "--rate", "4"],
-            env=env,
-            log=tmp / "sim.log",
-        )
+        ManagedProcess(simulator_args(sim_port, rest_port, rate=4), env=env, log=tmp / "sim.log")
     ]
-    wait_for_port(sim_port)
+    wait_for_port(sim_port, process=procs[0])
     procs.append(
         ManagedProcess(
             [sys.executable, "manage.py", "run_web", "--port", str(web_port)],
@@ -57,7 +61,7 @@ def site(tmp_path_factory):
             log=tmp / "web.log",
         )
     )
-    wait_for_port(web_port)
+    wait_for_port(web_port, process=procs[-1])
     yield f"http://127.0.0.1:{web_port}"
     for proc in reversed(procs):
         proc.stop()
