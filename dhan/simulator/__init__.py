@@ -1,6 +1,7 @@
 """A local DhanHQ for the demo and the tests, one module per server it plays: the v2
-market feed (`feed.py`) and the REST market quote (`rest.py`), sharing one price book
-(`book.py`); `server.DhanSimulator` runs them. Pure: no Django.
+market feed (`feed.py`), 20-level depth (`depth.py`) and the REST market quote
+(`rest.py`), sharing one price book (`book.py`); `server.DhanSimulator` runs them.
+Pure: no Django.
 """
 
 from pathlib import Path

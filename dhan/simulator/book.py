@@ -52,6 +52,28 @@ class PriceBook:
             state[6] += self._rng.randint(1, 500)
             return self._price(state[0], state[1])
 
+    def depth(self, key: InstrumentKey, levels: int) -> tuple[list[tuple], list[tuple]]:
+        """The order book at the current price, best first: `levels` rows of (price,
+        quantity, orders) a side. Bids start a tick below the LTP, asks at one tick above
+        (best bid < LTP <= best ask), one row per tick; quantities and order counts are
+        derived from the price, so the full packet's 5 levels and the depth feed's 20 agree
+        and the book moves with the price."""
+        with self._lock:
+            grid, ticks = self._ensure(key)[:2]
+        price = self._price
+        sides = []
+        for sign, side in ((-1, "bid"), (1, "ask")):
+            rows = []
+            for i in range(levels):
+                at = ticks + sign * (i + 1)
+                seed = zlib.crc32(f"{key}:{side}:{at}".encode())
+                quantity = 1 + seed % 2500
+                rows.append(
+                    (price(grid, max(at, 0)), quantity, 1 + (seed >> 12) % min(quantity, 40))
+                )
+            sides.append(rows)
+        return sides[0], sides[1]
+
     def snapshot(self, key: InstrumentKey) -> dict[str, float]:
         with self._lock:
             grid, ticks, prev, opn, high, low, volume = self._ensure(key)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,6 +36,7 @@ from dhan.simulator.book import PriceBook
 from dhan.simulator.config import SimulatorConfig
 
 DERIVATIVE_SEGMENTS = frozenset({2, 3, 5, 7, 8})
+FULL_DEPTH_LEVELS = 5
 INDEX_SEGMENT = 0
 
 
@@ -49,9 +51,16 @@ class _Session:
 class FeedServer:
     """The feed's sessions and tick loop; its handler is given to `websockets.serve`."""
 
-    def __init__(self, config: SimulatorConfig, prices: PriceBook) -> None:
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        prices: PriceBook,
+        *,
+        after_tick: Callable[[dict[InstrumentKey, float]], Awaitable[None]] | None = None,
+    ) -> None:
         self.config = config
         self.prices = prices
+        self._after_tick = after_tick  # the depth feed ticks with the market feed
         self.silent = False  # keep sockets open but send nothing (watchdog tests)
         self.connections_total = 0
         self.requests: list[tuple[int, dict | str]] = []  # (session number, request) log
@@ -153,15 +162,20 @@ class FeedServer:
             for session in sessions:
                 frames = [encode_market_status(InstrumentKey(0, 0))] if first else []
                 frames += [
-                    build_packet(key, mode, now, self.prices.snapshot(key))
+                    build_packet(key, mode, now, self.prices.snapshot(key), self.prices)
                     for key, mode in list(session.subscriptions.items())
                 ]
                 await self._send(session, frames)
             first = False
+            if self._after_tick is not None:
+                await self._after_tick(stepped)
 
 
-def build_packet(key: InstrumentKey, mode: FeedMode, now: int, s: dict[str, float]) -> bytes:
-    """The packet DhanHQ would send for `key` in `mode`, from the price book's snapshot."""
+def build_packet(
+    key: InstrumentKey, mode: FeedMode, now: int, s: dict[str, float], book: PriceBook
+) -> bytes:
+    """The packet DhanHQ would send for `key` in `mode`, from the price book's snapshot
+    (and, in full mode, the top 5 levels of its order book)."""
     if mode == FeedMode.TICKER:
         return encode_ticker(key, ltp=s["ltp"], ltt=now)
     if mode == FeedMode.QUOTE:
@@ -169,7 +183,7 @@ def build_packet(key: InstrumentKey, mode: FeedMode, now: int, s: dict[str, floa
         if key.segment in DERIVATIVE_SEGMENTS:
             quote += encode_oi(key, oi=int(s["volume"]) * 10)
         return quote
-    return _full(key, now, s)
+    return _full(key, now, s, book)
 
 
 def _quote(key: InstrumentKey, now: int, s: dict[str, float]) -> bytes:
@@ -194,13 +208,12 @@ def _quote(key: InstrumentKey, now: int, s: dict[str, float]) -> bytes:
     )
 
 
-def _full(key: InstrumentKey, now: int, s: dict[str, float]) -> bytes:
-    volume, tick, ltp = int(s["volume"]), s["tick"], s["ltp"]
+def _full(key: InstrumentKey, now: int, s: dict[str, float], book: PriceBook) -> bytes:
+    volume, ltp = int(s["volume"]), s["ltp"]
+    bids, asks = book.depth(key, FULL_DEPTH_LEVELS)
     depth = tuple(
-        DepthLevel(
-            100 * (i + 1), 120 * (i + 1), i + 1, i + 2, ltp - tick * (i + 1), ltp + tick * (i + 1)
-        )
-        for i in range(5)
+        DepthLevel(bid[1], ask[1], bid[2], ask[2], bid[0], ask[0])
+        for bid, ask in zip(bids, asks, strict=True)
     )
     atp = (s["high"] + s["low"]) / 2
     return encode_full(

@@ -1,6 +1,6 @@
-"""`DhanSimulator`: a local DhanHQ (the v2 market feed and the REST market quote) for the
-demo and the tests, speaking the real protocols so the official `dhanhq` SDK works
-against it. Run by `manage.py dhan_simulator`; tests start it in a thread with `start()`.
+"""`DhanSimulator`: a local DhanHQ (the v2 market feed, 20-level depth on the same port at
+`/twentydepth`, and the REST market quote) for the demo and the tests, speaking the real
+protocols so the official `dhanhq` SDK works against it. Run by `manage.py dhan_simulator`; tests start it in a thread with `start()`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from websockets.asyncio.server import serve
 from dhan.segments import InstrumentKey
 from dhan.simulator.book import PriceBook
 from dhan.simulator.config import SimulatorConfig
+from dhan.simulator.depth import DEPTH_PATH, DepthServer
 from dhan.simulator.feed import FeedServer
 from dhan.simulator.rest import RestServer
 
@@ -40,7 +41,8 @@ class DhanSimulator:
         self.prices = PriceBook(
             tick_size=tick_size or (lambda key: 0.05), base_prices=base_prices or {}, rng=rng
         )
-        self.feed = FeedServer(self.config, self.prices)
+        self.depth = DepthServer(self.config, self.prices)
+        self.feed = FeedServer(self.config, self.prices, after_tick=self.depth.tick)
         self.rest = RestServer(self.config, self.prices)
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -133,7 +135,7 @@ class DhanSimulator:
         self._stopping = asyncio.Event()
         cfg = self.config
         async with serve(
-            self.feed.handle,
+            self._route,
             cfg.host,
             cfg.port,
             max_size=MAX_FRAME_BYTES,
@@ -155,7 +157,14 @@ class DhanSimulator:
             ticker.cancel()
             for session in list(self.feed.sessions):
                 await session.ws.close()
+            await self.depth.close_all()
         self.rest.stop()
+
+    async def _route(self, ws) -> None:
+        """One port, two of DhanHQ's sockets: `/twentydepth` is the depth feed."""
+        path = ws.request.path.partition("?")[0]
+        handler = self.depth.handle if path == DEPTH_PATH else self.feed.handle
+        await handler(ws)
 
     def _rest_port(self) -> int:
         """Beside the feed's port by default; any free port when the feed's was."""
