@@ -3,7 +3,8 @@ every thread and task the process runs, in one place and with timeouts:
 
 - `WebRuntime` (the ASGI app, `marketstream.asgi`; `run_web`): live prices (broadcaster
   and fan-out) and, in embedded mode, the connections and the supervision tick too.
-- `WorkerRuntime` (the Celery worker, `marketstream.celery`): the connections.
+- `WorkerRuntime` (the Celery worker, `marketstream.celery`): the connections, and the
+  depth supervisor that opens the depth socket while anyone watches depth.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from celery import Celery
 from django.db import close_old_connections
 
 from marketstream.connections.control import supervise
+from marketstream.connections.depth import depth_factory
+from marketstream.connections.depthsupervisor import DepthSupervisor
 from marketstream.connections.health import stream_rows
 from marketstream.connections.marketfeed import market_feed_factory
 from marketstream.connections.registry import ConnectionRegistry, host_on
 from prices.cache import LocalPriceStore
+from prices.depthwatch import DepthInterest, LocalDepthInterest, depth_interest
 from prices.health import market_health
 from prices.live import LivePrices, LivePricesMiddleware
 
@@ -35,9 +39,17 @@ def feed_status() -> str:
     return market_health(rows=stream_rows).feed
 
 
-def connection_registry(*, store: LocalPriceStore | None = None) -> ConnectionRegistry:
-    """A registry with every connection kind this project runs."""
-    return ConnectionRegistry(factories=[market_feed_factory(store=store)])
+def connection_registry(
+    *, interest: DepthInterest | None = None, store: LocalPriceStore | None = None
+) -> ConnectionRegistry:
+    """A registry with every connection kind this project runs; depth follows `interest`
+    (the deployment's: Redis, or embedded mode's in-process one)."""
+    return ConnectionRegistry(
+        factories=[
+            market_feed_factory(store=store),
+            depth_factory(interest=interest or depth_interest(), store=store),
+        ]
+    )
 
 
 class EmbeddedBeat:
@@ -73,9 +85,16 @@ class WebRuntime:
     def __init__(self, *, hosts_connections: bool, celery_app: Celery | None = None) -> None:
         store = LocalPriceStore() if hosts_connections else None
         self.local_store = store  # embedded mode: where this process's feeds write prices
-        self.live = LivePrices(status=feed_status, local_store=store)
-        self.registry = connection_registry(store=store) if hosts_connections else None
-        self._beat = EmbeddedBeat() if hosts_connections else None
+        # Embedded mode: this process's depth watchers are the deployment's.
+        interest = LocalDepthInterest() if hosts_connections else None
+        self.live = LivePrices(status=feed_status, local_store=store, local_interest=interest)
+        self.registry = None
+        self._beat = self._depth = None
+        if hosts_connections:
+            assert interest is not None
+            self.registry = connection_registry(interest=interest, store=store)
+            self._beat = EmbeddedBeat()
+            self._depth = DepthSupervisor(self.registry, interest)
         self._celery_app = celery_app
         self._server_hooked = False
 
@@ -83,14 +102,16 @@ class WebRuntime:
         """Before serving: connections and their supervision (embedded mode only)."""
         if self.registry is not None and self._celery_app is not None:
             host_on(self._celery_app, self.registry)
-        if self._beat is not None:
-            self._beat.start()
+        for supervisor in (self._beat, self._depth):
+            if supervisor is not None:
+                supervisor.start()
 
     def stop(self) -> int:
-        """After serving: the supervision tick, then every connection. Returns how many
+        """After serving: the supervision ticks, then every connection. Returns how many
         connections it stopped."""
-        if self._beat is not None:
-            self._beat.stop()
+        for supervisor in (self._beat, self._depth):
+            if supervisor is not None:
+                supervisor.stop()
         if self.registry is None:
             return 0
         stopped = self.registry.stop_all_streams(
@@ -137,17 +158,22 @@ class WorkerRuntime:
     """A Celery worker: it hosts the connections its start tasks start."""
 
     def __init__(self, celery_app: Celery) -> None:
-        self.registry = connection_registry()
+        interest = depth_interest()
+        self.registry = connection_registry(interest=interest)
+        self._depth = DepthSupervisor(self.registry, interest)
         self._celery_app = celery_app
 
     def start(self) -> None:
         host_on(self._celery_app, self.registry)
+        self._depth.start()
 
     def request_stop(self, *, reason: str) -> None:
         """SIGTERM (warm shutdown): every connection starts saying goodbye at once..."""
+        self._depth.stop()
         self.registry.request_stop_all(reason=reason)
 
     def stop(self, *, reason: str) -> None:
         """...and the worker waits for them: no thread, socket or lock outlives it."""
+        self._depth.stop()
         self.registry.stop_all_streams(reason=reason, timeout=STOP_TIMEOUT_SECONDS)
         host_on(self._celery_app, None)

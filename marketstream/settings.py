@@ -141,6 +141,8 @@ DHANHQ_DEPTH_FEED_URL = os.environ.get(
     "DHANHQ_DEPTH_FEED_URL", "wss://depth-api-feed.dhan.co/twentydepth"
 )
 DHANHQ_WS_ENABLED = _env_bool("DHANHQ_WS_ENABLED", True)
+# The 20-level depth socket closes this long after its last watcher leaves.
+DEPTH_IDLE_SECONDS = float(os.environ.get("DEPTH_IDLE_SECONDS", "30"))
 DHANHQ_WS_MODE = os.environ.get("DHANHQ_WS_MODE", "quote").strip().lower() or "quote"
 
 # Feed supervision timings (seconds); tests shorten them.

@@ -43,6 +43,8 @@ LEADER_TTL_MIN_SECONDS = 3.0
 STANDBY_RETRY_SECONDS = 0.5
 STATUS_REFRESH_SECONDS = 5.0
 RECORD_FIELDS = ("quotes", "depth")  # a window's fields besides "prices"
+DEPTH20_SOURCE = "depth20"
+DEPTH20_FRESH_SECONDS = 3.0
 
 
 def raise_if_cancelling(exc: BaseException) -> None:
@@ -78,6 +80,7 @@ class Broadcaster:
         self._pending: dict[str, float] = {}
         self._last_sent: dict[str, float] = {}
         self._records: dict[str, dict] = {field: {} for field in RECORD_FIELDS}  # latest
+        self._depth20_at: dict[str, float] = {}  # when a 20-level book of a key last came
         self._seq = 0
         self.status: str | None = None
         self._status_at = 0.0
@@ -117,10 +120,21 @@ class Broadcaster:
         try:
             batch = json.loads(message)
             self.merge_prices(batch["prices"])
-            for field in RECORD_FIELDS:
-                self._records[field].update(batch.get(field) or {})
+            self._records["quotes"].update(batch.get("quotes") or {})
+            self.merge_books(batch.get("depth") or {})
         except (ValueError, TypeError, KeyError, AttributeError):
             logger.warning("ignored a malformed %s message", LIVE_UPDATES_CHANNEL)
+
+    def merge_books(self, books: dict) -> None:
+        """The latest BOOK per key; while the depth socket serves a key (it republishes
+        every second), full mode's 5-level books of that key are not passed on."""
+        now = time.monotonic()
+        for key, book in books.items():
+            if book.get("source") == DEPTH20_SOURCE:
+                self._depth20_at[key] = now
+            elif now - self._depth20_at.get(key, -DEPTH20_FRESH_SECONDS) < DEPTH20_FRESH_SECONDS:
+                continue
+            self._records["depth"][key] = book
 
     def merge_prices(self, prices: dict) -> None:
         for key, value in prices.items():

@@ -76,6 +76,15 @@ class Batch:
     prev_closes: Mapping[str, float] = field(default_factory=dict)
     quotes: Mapping[str, dict] = field(default_factory=dict)  # QUOTE records
     books: Mapping[str, dict] = field(default_factory=dict)  # BOOK records
+    # Full mode's 5-level books; the depth connection's 20-level ones go under `depth20:`
+    # with a TTL of their own (`prices.depthwatch`).
+    books_prefix: str = DEPTH_KEY_PREFIX
+    books_ttl_seconds: int | None = None
+
+    @property
+    def announces(self) -> bool:
+        """Whether the batch's message goes to the broadcaster."""
+        return bool(self.prices or self.quotes or self.books)
 
 
 def _records(keys: list[str], values: Iterable[object]) -> dict[str, dict]:
@@ -118,15 +127,18 @@ class RedisPriceStore(PriceStore):
         texts = {key: format_price(price) for key, price in batch.prices.items()}
         for key, text in texts.items():
             pipe.set(ltp_key(key), text, ex=ttl_seconds)  # SETEX: SET EX
-        for prefix, records in ((QUOTE_KEY_PREFIX, batch.quotes), (DEPTH_KEY_PREFIX, batch.books)):
-            for key, record in records.items():
-                pipe.set(prefix + key, _json(record), ex=ttl_seconds)
+        for key, record in batch.quotes.items():
+            pipe.set(QUOTE_KEY_PREFIX + key, _json(record), ex=ttl_seconds)
+        for key, record in batch.books.items():
+            pipe.set(
+                batch.books_prefix + key, _json(record), ex=batch.books_ttl_seconds or ttl_seconds
+            )
         closes = {k: format_price(p) for k, p in batch.prev_closes.items()}
         for name, values in ((LAST_HASH, texts), (PREV_CLOSE_HASH, closes)):
             if values:
                 pipe.hset(name, mapping=values)
                 pipe.expire(name, KEEP_SECONDS)
-        if batch.prices:
+        if batch.announces:
             pipe.publish(LIVE_UPDATES_CHANNEL, batch.message)
         pipe.execute()
 
@@ -169,15 +181,16 @@ class LocalPriceStore(PriceStore):
     def write(self, batch: Batch, *, ttl_seconds: int) -> None:
         texts = {k: format_price(p) for k, p in batch.prices.items()}
         live = {ltp_key(k): t for k, t in texts.items()}
-        for prefix, records in ((QUOTE_KEY_PREFIX, batch.quotes), (DEPTH_KEY_PREFIX, batch.books)):
-            live.update((prefix + k, _json(r)) for k, r in records.items())
+        live.update((QUOTE_KEY_PREFIX + k, _json(r)) for k, r in batch.quotes.items())
         django_cache.set_many(live, timeout=ttl_seconds)
+        books = {batch.books_prefix + k: _json(r) for k, r in batch.books.items()}
+        django_cache.set_many(books, timeout=batch.books_ttl_seconds or ttl_seconds)
         kept = {LAST_KEY_PREFIX + k: t for k, t in texts.items()}
         kept.update(
             (PREV_CLOSE_KEY_PREFIX + k, format_price(p)) for k, p in batch.prev_closes.items()
         )
         django_cache.set_many(kept, timeout=KEEP_SECONDS)
-        if batch.prices:
+        if batch.announces:
             for listener in list(self.listeners):
                 listener(batch.message)
 

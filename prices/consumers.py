@@ -18,15 +18,15 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from prices.api import KeyListError, parse_key_list
-from prices.cache import DEPTH_KEY_PREFIX, QUOTE_KEY_PREFIX, price_store
+from prices.cache import QUOTE_KEY_PREFIX, price_store
+from prices.depthwatch import read_books
 from prices.subscriptions import Subscription
-from prices.windows import LTP, MODES, Mode
+from prices.windows import DEPTH, LTP, MODES, Mode
 
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
 MAX_KEYS_PER_CONNECTION = LTP.max_keys
-RECORD_PREFIXES = {"quote": QUOTE_KEY_PREFIX, "depth": DEPTH_KEY_PREFIX}
 
 
 async def read_snapshot(keys: list[str]) -> dict[str, float]:
@@ -34,9 +34,11 @@ async def read_snapshot(keys: list[str]) -> dict[str, float]:
 
 
 async def read_records(mode: Mode, keys: list[str]) -> dict[str, dict]:
-    """The cached QUOTE or BOOK records of `keys`."""
+    """The cached QUOTE or BOOK records of `keys` (20-level books where there are)."""
+    if mode is DEPTH:
+        return await sync_to_async(read_books, thread_sensitive=False)(keys)
     read = sync_to_async(price_store().read_records, thread_sensitive=False)
-    return await read(RECORD_PREFIXES[mode.name], keys)
+    return await read(QUOTE_KEY_PREFIX, keys)
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
@@ -66,7 +68,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         return self.subscriptions["ltp"].keys
 
     async def disconnect(self, code: int) -> None:
-        """The socket closed: leave the process's set of clients."""
+        """The socket closed: leave the process's set of clients (and depth watchers)."""
+        depth = self.subscriptions["depth"]
+        if depth.keys:
+            self.live.depth_watchers.change(removed=depth.keys)
+            depth.keys = frozenset()
         await self.leave_group()
 
     async def join_group(self) -> None:
@@ -116,16 +122,21 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self._error(str(exc))
             return
         if action == "unsubscribe":
-            sub.keys = sub.keys.difference(keys)
+            self._set_keys(sub, sub.keys.difference(keys))
             await self._ack(action, sub)
             return
         wanted = sub.keys.union(keys)
         if len(wanted) > sub.mode.max_keys:
             await self._error(f"at most {sub.mode.max_keys} keys per connection")
             return
-        sub.keys = wanted
+        self._set_keys(sub, wanted)
         await self._ack(action, sub)
         await self._snapshot(sub, keys)
+
+    def _set_keys(self, sub: Subscription, keys: frozenset[str]) -> None:
+        if sub.mode is DEPTH:  # the deployment's depth connection follows its watchers
+            self.live.depth_watchers.change(added=keys - sub.keys, removed=sub.keys - keys)
+        sub.keys = keys
 
     async def _ack(self, action: str, sub: Subscription) -> None:
         ack: dict = {"type": "ack", "action": action}

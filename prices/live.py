@@ -1,7 +1,7 @@
-"""This web process's live-price services, in one object: the broadcaster, the fan-out and
-the windows' payload cache. One per web process, made and stopped by the process's
-runtime (`marketstream.runtime`); consumers and views find it in their ASGI scope under
-`"live"`, put there by `LivePricesMiddleware`.
+"""This web process's live-price services, in one object: the broadcaster, the fan-out,
+the windows' payload cache and the process's depth watchers. One per web process, made
+and stopped by the process's runtime (`marketstream.runtime`); consumers and views find
+it in their ASGI scope under `"live"`, put there by `LivePricesMiddleware`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from channels.middleware import BaseMiddleware
 
 from prices.broadcast import Broadcaster
 from prices.cache import LocalPriceStore
+from prices.depthwatch import DepthWatchers, LocalDepthInterest, depth_interest
 from prices.fanout import LocalFanout
 from prices.windows import WindowCache
 
@@ -28,10 +29,12 @@ class LivePrices:
         *,
         status: Callable[[], str] | None = None,
         local_store: LocalPriceStore | None = None,
+        local_interest: LocalDepthInterest | None = None,
     ) -> None:
         self.windows = WindowCache()
         self.fanout = LocalFanout()
         self.broadcaster = Broadcaster(status=status, local_store=local_store)
+        self.depth_watchers = DepthWatchers(depth_interest(local_interest))
 
     def ensure_started(self) -> None:
         """On the serving loop, as a client connects: idempotent."""
@@ -40,7 +43,7 @@ class LivePrices:
     async def stop(self) -> None:
         """Release the broadcaster's lead first (another process takes over at once), then
         leave the group; each bounded by STOP_TIMEOUT_SECONDS."""
-        for stop in (self.broadcaster.stop, self.fanout.stop):
+        for stop in (self.broadcaster.stop, self.depth_watchers.stop, self.fanout.stop):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop(), STOP_TIMEOUT_SECONDS)
 

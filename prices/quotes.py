@@ -9,6 +9,7 @@ collects a window of packets; what it builds goes to the cache through the price
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from dhan.packets import Full, Quote
@@ -60,3 +61,13 @@ def book_from_full(packet: Full, *, ts: float) -> dict:
         if d.ask_quantity
     ]
     return {"levels": 5, "source": "full", "ts": ts, "bids": bids, "asks": asks}
+
+
+def book_from_depth(bids: Iterable[tuple], asks: Iterable[tuple], *, ts: float) -> dict:
+    """A 20-level BOOK (`source: depth20`) from rows of (price, quantity, orders), best
+    first as the depth feed sends them; empty levels dropped."""
+
+    def side(rows: Iterable[tuple]) -> list[dict]:
+        return [{"price": p, "quantity": q, "orders": o} for p, q, o in rows if q]
+
+    return {"levels": 20, "source": "depth20", "ts": ts, "bids": side(bids), "asks": side(asks)}

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import redis
 from django.conf import settings
 
-from prices.cache import Batch, PriceStore, price_store
+from prices.cache import DEPTH_KEY_PREFIX, Batch, PriceStore, price_store
 
 KINDS = ("prices", "prev_closes", "quotes", "books")
 
@@ -30,9 +30,12 @@ class PriceSink:
         store: PriceStore | None = None,
         ttl_seconds: int | None = None,
         clock: Callable[[], float] = time.time,
+        books_prefix: str = DEPTH_KEY_PREFIX,
+        books_ttl_seconds: int | None = None,
     ) -> None:
         self._store = store or price_store()
         self._ttl = ttl_seconds or settings.LTP_CACHE_TTL_SECONDS
+        self._books = {"books_prefix": books_prefix, "books_ttl_seconds": books_ttl_seconds}
         self._clock = clock
         self._pending: dict[str, dict] = {kind: {} for kind in KINDS}
         self._lock = threading.Lock()
@@ -71,7 +74,9 @@ class PriceSink:
             announced["depth"] = pending["books"]
         message = json.dumps(announced, separators=(",", ":"))
         try:
-            self._store.write(Batch(message=message, **pending), ttl_seconds=self._ttl)
+            self._store.write(
+                Batch(message=message, **pending, **self._books), ttl_seconds=self._ttl
+            )
         except redis.RedisError:
             with self._lock:  # keep what we could not write, newer values win
                 for kind, values in pending.items():

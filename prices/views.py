@@ -11,7 +11,8 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from prices.api import MAX_KEYS_PER_REQUEST, KeyListError, parse_key_list
-from prices.cache import DEPTH_KEY_PREFIX, QUOTE_KEY_PREFIX, price_store
+from prices.cache import QUOTE_KEY_PREFIX, price_store
+from prices.depthwatch import read_books
 from prices.health import StreamRows, market_health
 from prices.rest import fetch_ltp
 from prices.sink import PriceSink
@@ -88,7 +89,8 @@ def quotes(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def depth(request: HttpRequest) -> JsonResponse:
-    """`?key=SEG:ID`: the instrument's cached BOOK, or 404 when none is known."""
+    """`?key=SEG:ID`: the instrument's cached BOOK (20 levels while the depth socket
+    serves it, else full mode's 5), or 404 when none is known."""
     keys = _keys(request.GET.get("key"))
     if isinstance(keys, JsonResponse):
         return keys
@@ -96,7 +98,7 @@ def depth(request: HttpRequest) -> JsonResponse:
         return _error("'key' takes one SEGMENT:SECURITY_ID")
     (key,) = keys
     try:
-        book = price_store().read_records(DEPTH_KEY_PREFIX, keys).get(key)
+        book = read_books(keys).get(key)
     except redis.RedisError:
         return _error("price cache unavailable", status=503)
     if book is None:

@@ -1,6 +1,7 @@
 """`DhanSimulator`: a local DhanHQ (the v2 market feed, 20-level depth on the same port at
 `/twentydepth`, and the REST market quote) for the demo and the tests, speaking the real
-protocols so the official `dhanhq` SDK works against it. Run by `manage.py dhan_simulator`; tests start it in a thread with `start()`.
+protocols so the official `dhanhq` SDK works against it. Run by `manage.py
+dhan_simulator`; tests start it in a thread with `start()`.
 """
 
 from __future__ import annotations

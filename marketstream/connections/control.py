@@ -21,6 +21,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from dhan.limits import MAX_INSTRUMENTS_PER_CONNECTION
 from dhan.requests import FeedMode
 from marketstream.connections.keys import StreamKeyError, StreamSpec, resolve_instruments
+from marketstream.connections.kinds import ON_DEMAND_KINDS
 from marketstream.connections.queue import enqueue_start
 from marketstream.connections.records import LIVE_STATES
 from marketstream.models import Stream
@@ -109,7 +110,8 @@ def supervise() -> list[str]:
     if not calendar.market_is_open():
         return []
     started = []
-    for stream in Stream.objects.filter(desired_state=Stream.Desired.RUNNING):
+    wanted = Stream.objects.filter(desired_state=Stream.Desired.RUNNING)
+    for stream in wanted.exclude(kind__in=ON_DEMAND_KINDS):
         if not is_alive(stream) and enqueue_start(stream.key):
             started.append(stream.key)
     return started

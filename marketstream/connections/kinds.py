@@ -17,6 +17,12 @@ from typing import Protocol
 from marketstream.models import Stream
 from prices.calendar import market_is_open
 
+MARKET_FEED_KIND = "market_feed"
+DEPTH_KIND = "depth20"
+# Kinds opened by a supervisor of their own while someone needs them (the depth socket while
+# anyone watches depth): beat's supervision, which restarts wanted streams, leaves them be.
+ON_DEMAND_KINDS = frozenset({DEPTH_KIND})
+
 
 class Upstream(Protocol):
     """An open socket as a kind opened it."""
@@ -78,6 +84,20 @@ class ConnectionKind(ABC):
     def heartbeat(self) -> None:
         """On the bookkeeping thread, every heartbeat: anything besides the Stream row."""
         return None
+
+    def control(self) -> str | None:
+        """On the bookkeeping thread, every control check (a second): read what the kind
+        follows (blocking I/O is fine); a reason to stop ends the connection."""
+        return None
+
+    async def maintain(self, upstream: Upstream) -> None:
+        """On the loop, every idle interval while connected: act on what `control` found
+        (subscribe and unsubscribe as watchers come and go)."""
+        return None
+
+    def expects_frames(self) -> bool:
+        """False while silence is normal (nothing subscribed): the watchdog waits."""
+        return True
 
     def close(self) -> None:
         """As the connection's thread ends: release what the kind holds of its own."""

@@ -20,7 +20,12 @@ from dhan.requests import FeedMode
 from dhan.scanner import LtpScanner
 from dhan.segments import InstrumentKey
 from marketstream.connections.keys import StreamKeyError, parse_stream_key, resolve_instruments
-from marketstream.connections.kinds import ConnectionKind, KindFactory, StartRefused
+from marketstream.connections.kinds import (
+    MARKET_FEED_KIND,
+    ConnectionKind,
+    KindFactory,
+    StartRefused,
+)
 from marketstream.models import Stream
 from prices.cache import PriceStore
 from prices.calendar import market_is_open
@@ -42,7 +47,7 @@ class MarketFeedKind(ConnectionKind):
     """Prices for one stream's instruments. The hot path (`take`) keeps only the latest
     LTP per instrument; `collect` hands them to the sink, whose writer thread flushes."""
 
-    name = "market_feed"
+    name = MARKET_FEED_KIND
 
     def __init__(
         self,

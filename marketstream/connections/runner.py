@@ -211,6 +211,9 @@ async def _pump(
                 reader.result()  # raises the reader's FeedError
                 raise FeedDisconnectedError("the upstream ended the connection")
             await events.idle()
+            await kind.maintain(upstream)
+            if not kind.expects_frames():
+                last_frame = loop.time()
             _watchdog(silent_seconds=loop.time() - last_frame, policy=policy)
     finally:
         for task in (reader, stopper):

@@ -140,6 +140,8 @@ class ConnectionThread(threading.Thread):
             self.request_stop("market closed")
         elif not self._locks.renew():
             self.request_stop("lost the stream lock")
+        elif reason := self.kind.control():
+            self.request_stop(reason)
 
 
 class _Events(ConnectionEvents):

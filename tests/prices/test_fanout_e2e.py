@@ -63,26 +63,39 @@ class Client:
         return [m for m in self.messages if m["type"] == "screener_ltp_update"]
 
 
+def sample_tick_sizes():
+    """The bundled scrip master's tick sizes, read without a database."""
+    from prices.instruments import SAMPLE_SCRIP_MASTER, LoadReport, read_scrip_master
+
+    with open(SAMPLE_SCRIP_MASTER) as lines:
+        rows = list(read_scrip_master(lines, LoadReport()))
+    ticks = {i.instrument_key: float(i.tick_size) for i in rows}
+    return lambda key: ticks.get(key, 0.05)
+
+
 @pytest.fixture
 def make_stack(tmp_path, processes, request):
     """`make_stack(web_count)`: the whole deployment, with `web_count` daphne processes
     (and the session's redis-server unless another URL is given)."""
     sim = DhanSimulator(
-        SimulatorConfig(port=free_port(), rest_port=0, ticks_per_second=8, seed=4)
+        SimulatorConfig(port=free_port(), rest_port=0, ticks_per_second=8, seed=4),
+        tick_size=sample_tick_sizes(),  # on the grid the instrument table says
     ).start()
 
     def make(
-        web_count: int, *, redis_url: str | None = None
+        web_count: int, *, redis_url: str | None = None, **extra_env: str
     ) -> tuple[dict[str, str], list[int], DhanSimulator, list[ManagedProcess]]:
         redis_url = redis_url or request.getfixturevalue("redis_url")
         env = manage_env(
             DATABASE_URL=f"sqlite:///{tmp_path / 'fanout.sqlite3'}",
             REDIS_URL=redis_url,
             DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim.port}",
+            DHANHQ_DEPTH_FEED_URL=f"ws://127.0.0.1:{sim.port}/twentydepth",
             DHANHQ_CLIENT_ID="1000000001",
             DHANHQ_ACCESS_TOKEN="demo-token",
             DEV_MODE="true",
             LTP_BROADCAST_INTERVAL_MS=str(WINDOW_MS),
+            **extra_env,
         )
         for command in ("migrate", "load_instruments", "load_screeners"):
             manage(command, env=env)
