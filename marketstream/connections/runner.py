@@ -187,7 +187,7 @@ async def _pump(
 ) -> None:
     """Read frames until stop or failure; a socket silent for too long is a failure. One
     reader task for the whole connection (no task per frame); this loop wakes every
-    IDLE_INTERVAL_SECONDS for the owner's housekeeping and the watchdog."""
+    IDLE_INTERVAL_SECONDS for the owner's housekeeping, the kind's and the watchdog."""
     loop = asyncio.get_running_loop()
     last_frame = loop.time()
 
@@ -212,10 +212,14 @@ async def _pump(
                 raise FeedDisconnectedError("the upstream ended the connection")
             await events.idle()
             await kind.maintain(upstream)
-            if not kind.expects_frames():
+            if not kind.expects_frames():  # nothing subscribed: silence is normal
                 last_frame = loop.time()
             _watchdog(silent_seconds=loop.time() - last_frame, policy=policy)
     finally:
-        for task in (reader, stopper):
-            task.cancel()
-        await asyncio.gather(reader, stopper, return_exceptions=True)
+        await _cancel(reader, stopper)
+
+
+async def _cancel(*tasks: asyncio.Future) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
