@@ -11,6 +11,7 @@ SIM_PORT ?= 8765
 # The demo talks to the bundled simulator with its demo credentials, with Django's debug
 # pages on (DEBUG is off unless DJANGO_DEBUG=true).
 DEMO_ENV := DEV_MODE=true DJANGO_DEBUG=true DHANHQ_FEED_URL=ws://127.0.0.1:$(SIM_PORT) \
+	DHANHQ_DEPTH_FEED_URL=ws://127.0.0.1:$(SIM_PORT)/twentydepth DHANHQ_WS_MODE=full \
 	DHANHQ_API_URL=http://127.0.0.1:$(shell echo $$(($(SIM_PORT) + 1)))/v2 \
 	DHANHQ_CLIENT_ID=1000000001 DHANHQ_ACCESS_TOKEN=demo-token
 

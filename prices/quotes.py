@@ -71,3 +71,8 @@ def book_from_depth(bids: Iterable[tuple], asks: Iterable[tuple], *, ts: float) 
         return [{"price": p, "quantity": q, "orders": o} for p, q, o in rows if q]
 
     return {"levels": 20, "source": "depth20", "ts": ts, "bids": side(bids), "asks": side(asks)}
+
+
+# The top bar's index strip (`templates/base.html`), streamed as `type:indices`.
+INDEX_STRIP_STREAM = "indices"
+INDEX_STRIP = (("IDX_I:13", "NIFTY 50"), ("IDX_I:25", "BANKNIFTY"), ("IDX_I:51", "SENSEX"))

@@ -122,4 +122,8 @@ def ws_subscriptions(request: HttpRequest) -> JsonResponse:
     live = getattr(request, "scope", {}).get("live")  # put there by LivePricesMiddleware
     consumers = live.fanout.consumers() if live is not None else []
     sets = sorted(sorted(c.keys) for c in consumers)
-    return JsonResponse({"connections": len(sets), "key_sets": sets})
+    depth = sorted(sorted(keys) for c in consumers if (keys := c.subscriptions["depth"].keys))
+    watched = sorted(live.depth_watchers.keys) if live is not None else []
+    return JsonResponse(
+        {"connections": len(sets), "key_sets": sets, "depth_key_sets": depth, "depth": watched}
+    )

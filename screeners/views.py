@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from prices.calendar import market_is_open, next_open
+from prices.quotes import INDEX_STRIP_STREAM
 from screeners.models import ScreenerRun, ScreenerType
 from screeners.pages import screener_page
 
@@ -24,6 +25,8 @@ StreamStarter = Callable[..., str]
 def index(request: HttpRequest, *, ensure_stream: StreamStarter | None = None) -> HttpResponse:
     """The list of screeners."""
     runs = {t: ScreenerRun.objects.filter(screener_type=t).first() for t in ScreenerType.values}
+    if market_is_open() and ensure_stream is not None:
+        ensure_stream(screener_type=INDEX_STRIP_STREAM)  # the top bar's index strip
     return render(
         request,
         "screeners/index.html",
@@ -47,8 +50,10 @@ def screener(
         per_page=request.GET.get("per_page"),
     )
     is_open = market_is_open()
-    if is_open and view.run is not None and ensure_stream is not None:
-        ensure_stream(screener_type=screener_type)  # enqueue only; never waits for the feed
+    if is_open and ensure_stream is not None:
+        if view.run is not None:
+            ensure_stream(screener_type=screener_type)  # enqueue only; never waits
+        ensure_stream(screener_type=INDEX_STRIP_STREAM)  # the top bar's index strip
     return render(
         request,
         "screeners/screener.html",

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 from dhan.segments import InstrumentKey, InstrumentKeyError
 from prices.models import Instrument
+from prices.quotes import INDEX_STRIP, INDEX_STRIP_STREAM
 from screeners.models import ScreenerResult, ScreenerRun, ScreenerType
 
-SCREENER_TYPES = tuple(ScreenerType.values)
+# `type:indices` is the top bar's index strip: NIFTY 50, BANKNIFTY and SENSEX.
+INDEX_STRIP_KEYS = tuple(key for key, _ in INDEX_STRIP)
+SCREENER_TYPES = (*ScreenerType.values, INDEX_STRIP_STREAM)
 
 
 class StreamKeyError(ValueError):
@@ -117,7 +120,13 @@ def resolve_instruments(spec: StreamSpec) -> list[Instrument]:
         if missing:
             raise StreamKeyError(f"unknown instrument keys: {missing}")
         found.update((str(k), by_key[str(k)]) for k in wanted)
-    if not (spec.ids or spec.symbols or spec.keys):
+    if not (spec.ids or spec.symbols or spec.keys) and spec.screener_type == INDEX_STRIP_STREAM:
+        ids = [InstrumentKey.parse(k).security_id for k in INDEX_STRIP_KEYS]
+        rows = Instrument.objects.filter(security_id__in=ids, exchange_segment="IDX_I")
+        found.update((i.key, i) for i in rows if i.key in INDEX_STRIP_KEYS)
+        if not found:
+            raise StreamKeyError("no index of the strip is in the instrument table")
+    elif not (spec.ids or spec.symbols or spec.keys):
         run = ScreenerRun.objects.filter(screener_type=spec.screener_type).first()
         if run is None:
             raise StreamKeyError(f"no {spec.screener_type} screener run to stream")

@@ -3,11 +3,16 @@
 // (/ws/dashboard/: subscribe in ltp and quote mode, snapshots, updates, status); when the
 // socket cannot connect or drops, poll /api/v1/current_prices and /api/v1/quotes every
 // 1.5 s and keep retrying the socket with jittered backoff. Hidden tabs do not poll.
+// The instrument panel (depth_panel.js) subscribes its row in depth mode through this
+// socket (or polls /api/v1/depth); the Change header sorts the rows by live change %.
+
+import * as depthPanel from "./depth_panel.js";
 
 const script = document.currentScript || document.querySelector("script[data-ws-path]");
 const WS_PATH = script?.dataset.wsPath || "/ws/dashboard/";
 const POLL_URL = script?.dataset.pollUrl || "/api/v1/current_prices";
 const QUOTES_URL = script?.dataset.quotesUrl || "/api/v1/quotes";
+const DEPTH_URL = script?.dataset.depthUrl || "/api/v1/depth";
 const POLL_INTERVAL_MS = Number(script?.dataset.pollIntervalMs || 1500);
 const FLASH_MS = 500;
 const RECONNECT_BASE_MS = 1000;
@@ -79,17 +84,43 @@ function applyPrice(key, price) {
       clearTimeout(cell._flashTimer);
       cell._flashTimer = setTimeout(() => cell.classList.remove("flash"), FLASH_MS);
     }
-    const prevClose = Number(cell.dataset.prevClose);
-    if (prevClose) {
-      const change = price - prevClose;
-      for (const changeCell of changeCells.get(key) || []) {
-        const sign = change > 0 ? "up" : change < 0 ? "down" : "";
-        changeCell.innerHTML = `<span class="${sign}">${change.toFixed(2)} ` +
-          `(${(change / prevClose * 100).toFixed(2)}%)</span>`;
-      }
-    }
+    showChange(key, price, Number(cell.dataset.prevClose));
   }
 }
+
+function showChange(key, price, prevClose) {
+  if (!prevClose) return;
+  const change = price - prevClose;
+  const pct = (change / prevClose) * 100;
+  for (const changeCell of changeCells.get(key) || []) {
+    const sign = change > 0 ? "up" : change < 0 ? "down" : "";
+    changeCell.dataset.changePct = String(pct);
+    const text = changeCell.dataset.compact ? `${pct.toFixed(2)}%`
+      : `${change.toFixed(2)} (${pct.toFixed(2)}%)`;
+    changeCell.innerHTML = `<span class="${sign}">${text}</span>`;
+  }
+}
+
+// The Change header sorts the table by today's change %, as it is now (click again to
+// reverse); rows without a change go last.
+let sortDescending = true;
+document.getElementById("sort-change")?.addEventListener("click", () => {
+  const body = document.querySelector("#screener-table tbody");
+  if (!body) return;
+  const pct = (row) => {
+    const value = row.querySelector(".js-change-cell")?.dataset.changePct;
+    return value === undefined ? null : Number(value);
+  };
+  const rows = [...body.rows].sort((a, b) => {
+    const x = pct(a);
+    const y = pct(b);
+    if (x === null || y === null) return (x === null) - (y === null);
+    return sortDescending ? y - x : x - y;
+  });
+  body.append(...rows);
+  document.getElementById("sort-change").dataset.direction = sortDescending ? "desc" : "asc";
+  sortDescending = !sortDescending;
+});
 
 function applyPrices(prices) {
   for (const [key, price] of Object.entries(prices || {})) applyPrice(key, price);
@@ -97,9 +128,15 @@ function applyPrices(prices) {
 
 // A QUOTE: the day's high, low and volume, and the previous close the change is made from.
 function applyQuotes(quotes) {
+  depthPanel.applyQuotes(quotes);
   for (const [key, quote] of Object.entries(quotes || {})) {
     if (quote.prev_close) {
-      for (const cell of cells.get(key) || []) cell.dataset.prevClose = String(quote.prev_close);
+      for (const cell of cells.get(key) || []) {
+        cell.dataset.prevClose = String(quote.prev_close);
+        if (cell.dataset.price !== undefined) {
+          showChange(key, Number(cell.dataset.price), quote.prev_close);
+        }
+      }
     }
     for (const cell of quoteCells.get(key) || []) {
       const value = quote[cell.dataset.field];
@@ -120,10 +157,15 @@ async function pollOnce() {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const body = await response.json();
     applyPrices(body.prices);
-    if (quoteCells.size) {
+    if (quoteCells.size || changeCells.size) {
       const quotes = await fetch(`${QUOTES_URL}?keys=${encodeURIComponent(keys.join(","))}`,
                                  {cache: "no-store"});
       if (quotes.ok) applyQuotes((await quotes.json()).quotes);
+    }
+    const shown = depthPanel.currentKey();
+    if (shown) {
+      const depth = await fetch(`${DEPTH_URL}?key=${encodeURIComponent(shown)}`, {cache: "no-store"});
+      if (depth.ok) depthPanel.applyBooks({[shown]: await depth.json()});
     }
     if (!socketOpen) showStatus("polling");
   } catch (error) {
@@ -172,6 +214,10 @@ function onMessage(event) {
     case "quote_update":
       applyQuotes(message.quotes);
       break;
+    case "depth_snapshot":
+    case "depth_update":
+      depthPanel.applyBooks(message.depth);
+      break;
     case "status":
       feedStatus = message.feed;
       renderStatus();
@@ -199,7 +245,9 @@ function connect() {
     attempts = 0;
     stopPolling();
     if (keys.length) ws.send(JSON.stringify({action: "subscribe", keys}));
-    if (quoteCells.size) ws.send(JSON.stringify({action: "subscribe", mode: "quote", keys}));
+    if (keys.length) ws.send(JSON.stringify({action: "subscribe", mode: "quote", keys}));
+    const shown = depthPanel.currentKey();
+    if (shown) ws.send(JSON.stringify({action: "subscribe", mode: "depth", keys: [shown]}));
     renderStatus();
   });
   ws.addEventListener("message", onMessage);
@@ -211,6 +259,20 @@ function connect() {
     renderStatus();
   });
 }
+
+// The panel's depth subscription rides this socket; when it is down, polling covers it.
+function sendWhenOpen(message) {
+  if (socket && socketOpen) socket.send(JSON.stringify(message));
+}
+
+depthPanel.connect({
+  subscribe: (key) => {
+    sendWhenOpen({action: "subscribe", mode: "depth", keys: [key]});
+    if (!keys.includes(key)) sendWhenOpen({action: "subscribe", mode: "quote", keys: [key]});
+    if (pollTimer) pollOnce();
+  },
+  unsubscribe: (key) => sendWhenOpen({action: "unsubscribe", mode: "depth", keys: [key]}),
+});
 
 window.liveprices = {keys, state: () => ({socketOpen, polling: Boolean(pollTimer), feedStatus})};
 showStatus(feedStatus);

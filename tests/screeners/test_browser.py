@@ -47,6 +47,8 @@ def site(tmp_path_factory):
         LTP_BROADCAST_INTERVAL_MS="500",
         DJANGO_DEBUG="true",  # /api/v1/ws_subscriptions answers anyone only with DEBUG
         DHANHQ_API_URL=f"http://127.0.0.1:{rest_port}/v2",
+        DHANHQ_DEPTH_FEED_URL=f"ws://127.0.0.1:{sim_port}/twentydepth",
+        DEPTH_IDLE_SECONDS="5",
     )
     for command in ("migrate", "load_instruments", "load_screeners"):
         manage(command, env=env)
@@ -187,13 +189,20 @@ def test_hidden_tabs_do_not_poll(site, page):
     assert len(polls) == seen
 
 
+STRIP = ["IDX_I:13", "IDX_I:25", "IDX_I:51"]  # the top bar's indices, on every page
+
+
+def row_keys(page: Page) -> list[str]:
+    return page.eval_on_selector_all(
+        "#screener-table .js-ltp-cell", "cs => cs.map(c => c.dataset.instrumentKey)"
+    )
+
+
 def test_paging_changes_the_keys_the_consumer_holds(site, page):
     page.goto(f"{site}/screeners/swing?per_page=5")
     wait_for_status(page, "live")
-    first_keys = sorted(
-        page.eval_on_selector_all(".js-ltp-cell", "cs => cs.map(c => c.dataset.instrumentKey)")
-    )
-    assert len(first_keys) == 5
+    first_keys = sorted(row_keys(page) + STRIP)
+    assert len(first_keys) == 5 + len(STRIP)
     deadline = time.monotonic() + 10
     while first_keys not in subscriptions(site) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -201,10 +210,9 @@ def test_paging_changes_the_keys_the_consumer_holds(site, page):
     page.locator("nav.pager a.next").click()
     page.wait_for_url("**page=2**")
     wait_for_status(page, "live")
-    second_keys = sorted(
-        page.eval_on_selector_all(".js-ltp-cell", "cs => cs.map(c => c.dataset.instrumentKey)")
-    )
-    assert len(second_keys) == 5 and not set(first_keys) & set(second_keys)
+    second_keys = sorted(row_keys(page) + STRIP)
+    assert len(second_keys) == 5 + len(STRIP)
+    assert set(first_keys) & set(second_keys) == set(STRIP)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         held = subscriptions(site)
@@ -212,3 +220,69 @@ def test_paging_changes_the_keys_the_consumer_holds(site, page):
             break
         time.sleep(0.2)
     assert second_keys in held and first_keys not in held
+
+
+def depth_watched(site: str) -> dict:
+    with urllib.request.urlopen(f"{site}/api/v1/ws_subscriptions", timeout=5) as r:  # noqa: S310
+        return json.loads(r.read())
+
+
+def test_index_strip_moves_and_a_rows_panel_shows_twenty_live_levels(site, page):
+    page.goto(f"{site}/screeners/swing")
+    wait_for_status(page, "live")
+    strip = "#index-strip .js-ltp-cell"
+    page.wait_for_function(
+        f"[...document.querySelectorAll('{strip}')].every(c => c.dataset.price !== undefined)",
+        timeout=20_000,
+    )
+    before = page.eval_on_selector_all(strip, "cs => cs.map(c => c.dataset.price)")
+    page.wait_for_function(
+        f"[...document.querySelectorAll('{strip}')].some("
+        f"(c, i) => c.dataset.price !== {json.dumps(before)}[i])",
+        timeout=20_000,
+    )
+    page.locator("tr.js-row[data-symbol=RELIANCE]").click()
+    panel = page.locator("#instrument-panel")
+    assert panel.is_visible()
+    page.wait_for_function(
+        "document.getElementById('instrument-panel').dataset.levels === '20'", timeout=20_000
+    )
+    assert panel.get_attribute("data-source") == "depth20"
+    assert page.locator("#instrument-panel .js-ladder tr").count() == 20
+    first = page.locator("#instrument-panel .js-ladder").inner_text()
+    page.wait_for_function(  # the ladder updates live
+        "document.querySelector('#instrument-panel .js-ladder').innerText !== " + json.dumps(first),
+        timeout=20_000,
+    )
+    assert "Spread" in page.locator("#instrument-panel .js-spread").inner_text()
+    assert depth_watched(site)["depth_key_sets"] == [["NSE_EQ:2885"]]
+    screenshot(page, "instrument-panel")
+    page.locator("#instrument-panel .js-panel-close").click()
+    assert panel.is_hidden()
+    deadline = time.monotonic() + 10
+    while depth_watched(site)["depth"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    held = depth_watched(site)
+    assert held["depth_key_sets"] == [] and held["depth"] == []
+
+
+def test_the_change_header_sorts_rows_by_live_change(site, page):
+    page.goto(f"{site}/screeners/swing")
+    wait_for_status(page, "live")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#screener-table .js-change-cell')]"
+        ".filter(c => c.dataset.changePct !== undefined).length >= 3",
+        timeout=20_000,
+    )
+    page.locator("#sort-change").click()
+    pcts = page.eval_on_selector_all(
+        "#screener-table tbody .js-change-cell",
+        "cs => cs.map(c => c.dataset.changePct).filter(v => v !== undefined).map(Number)",
+    )
+    assert pcts == sorted(pcts, reverse=True)
+    page.locator("#sort-change").click()
+    pcts = page.eval_on_selector_all(
+        "#screener-table tbody .js-change-cell",
+        "cs => cs.map(c => c.dataset.changePct).filter(v => v !== undefined).map(Number)",
+    )
+    assert pcts == sorted(pcts)

@@ -13,6 +13,7 @@ from marketstream.connections.control import request_start
 from marketstream.connections.keys import StreamKeyError, StreamSpec
 from marketstream.connections.records import end_leftovers
 from marketstream.runtime import WebRuntime
+from prices.quotes import INDEX_STRIP_STREAM
 from screeners.models import ScreenerType
 
 # A client that stops reading stops answering pings: daphne drops it after these, which
@@ -53,7 +54,7 @@ class Command(BaseCommand):
             self.stdout.write(f"stopped {stopped} streams")
 
     def _want_demo_streams(self) -> None:
-        for screener_type in ScreenerType.values:
+        for screener_type in (*ScreenerType.values, INDEX_STRIP_STREAM):
             try:
                 stream, message = request_start(
                     spec=StreamSpec(screener_type), mode=settings.DHANHQ_WS_MODE, enqueue=False
