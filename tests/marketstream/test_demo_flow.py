@@ -67,7 +67,7 @@ def test_embedded_demo_serves_prices_that_change_within_seconds(tmp_path, proces
     assert len(set(seen)) >= 2, f"price did not change: {seen}\n{web.output()[-3000:]}"
     assert all(Decimal(repr(p)) % Decimal("0.1") == 0 for p in seen)  # RELIANCE: tick 0.10
     assert web.stop() == 0
-    assert "stopped 2 streams" in web.output()
+    assert "stopped 3 streams" in web.output()  # swing, longterm, the index strip
     assert "demo-token" not in web.output()
 
     # A crash leaves the streams "running" in the database; the next start ends and
@@ -79,4 +79,4 @@ def test_embedded_demo_serves_prices_that_change_within_seconds(tmp_path, proces
     web = serve("web3.log")
     seen = prices_seen()
     assert len(set(seen)) >= 2, f"no prices after a crash: {seen}\n{web.output()[-3000:]}"
-    assert "2 streams left running by an earlier process" in web.output()
+    assert "3 streams left running by an earlier process" in web.output()

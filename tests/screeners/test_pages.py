@@ -29,6 +29,7 @@ urlpatterns = [
     path("screeners/", include("screeners.urls"), {"ensure_stream": record_start}),
     path("api/v1/current_prices", price_views.current_prices, name="current_prices"),
     path("api/v1/quotes", price_views.quotes, name="quotes"),
+    path("api/v1/depth", price_views.depth, name="depth"),
 ]
 
 
@@ -92,8 +93,11 @@ def test_queries_are_bounded_whatever_the_row_count(client, monkeypatch, screene
     url = f"/screeners/{screener_type}?per_page=500"
     large = count_queries(client, url)
     assert small == large <= 4
-    assert client.get(url).content.decode().count('class="num js-ltp-cell') == 500
-    assert ([screener_type] * 3 if market == "opened" else []) == STARTS
+    body = client.get(url).content.decode()
+    assert body.count('<tr class="js-row"') == 500
+    assert body.count('class="num js-ltp-cell') == 500 + 3  # and the index strip's three
+    # Each view asks for its screener's stream and the index strip's.
+    assert ([screener_type, "indices"] * 3 if market == "opened" else []) == STARTS
 
 
 def test_rows_show_cached_prices_change_from_previous_close_and_sort_and_page(client):
