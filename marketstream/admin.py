@@ -6,12 +6,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from marketstream.connections.control import (
+    allow_on_demand,
     request_restart,
     request_start,
     request_stop,
     request_stop_all,
 )
 from marketstream.connections.keys import StreamKeyError, parse_stream_key
+from marketstream.connections.kinds import ON_DEMAND_KINDS
 from marketstream.models import Stream
 from prices.calendar import coverage_warning
 
@@ -64,6 +66,9 @@ class StreamAdmin(admin.ModelAdmin):
     @admin.action(description="Start selected streams")
     def start_streams(self, request: HttpRequest, queryset) -> None:
         for stream in queryset:
+            if stream.kind in ON_DEMAND_KINDS:  # the depth socket: opened while watched
+                self.message_user(request, f"{stream.key}: {allow_on_demand(stream.key)}")
+                continue
             try:
                 _, message = request_start(spec=parse_stream_key(stream.key), mode=stream.mode)
             except (StreamKeyError, ValueError) as exc:

@@ -93,6 +93,15 @@ def request_stop(key: str) -> bool:
     return bool(updated)
 
 
+def allow_on_demand(key: str) -> str:
+    """An on-demand connection (the depth socket) may run again: its supervisor opens it
+    while someone needs it. Nothing is enqueued."""
+    updated = Stream.objects.filter(key=key).update(
+        desired_state=Stream.Desired.RUNNING, updated_at=timezone.now()
+    )
+    return "allowed: it opens while someone watches" if updated else "no such stream"
+
+
 def request_stop_all() -> int:
     return Stream.objects.update(desired_state=Stream.Desired.STOPPED, updated_at=timezone.now())
 

@@ -100,6 +100,19 @@ def test_admin_lists_streams_and_stops_them(loaded, settings, client):
     assert Stream.objects.get().desired_state == "stopped"
 
 
+def test_admin_start_of_the_depth_socket_only_allows_it(loaded, client):
+    depth = Stream.objects.create(key="depth20", kind="depth20", desired_state="stopped")
+    client.force_login(User.objects.create_superuser("admin", "a@example.com", "pw"))
+    response = client.post(
+        "/admin/marketstream/stream/",
+        {"action": "start_streams", "_selected_action": [depth.pk]},
+        follow=True,
+    )
+    assert "it opens while someone watches" in response.content.decode()
+    depth.refresh_from_db()
+    assert depth.desired_state == "running" and depth.state == "stopped"  # nothing started
+
+
 def test_opening_a_page_ensures_its_stream_once(loaded, settings):
     from django.utils import timezone
 
