@@ -29,6 +29,7 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError
 
 from prices.cache import LAST_HASH, LIVE_UPDATES_CHANNEL, LocalPriceStore
+from prices.depthwatch import DepthInterest
 from prices.health import market_health
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ STATUS_REFRESH_SECONDS = 5.0
 RECORD_FIELDS = ("quotes", "depth")  # a window's fields besides "prices"
 DEPTH20_SOURCE = "depth20"
 DEPTH20_FRESH_SECONDS = 3.0
+DEPTH_WATCHED_REFRESH_SECONDS = 1.0
 
 
 def raise_if_cancelling(exc: BaseException) -> None:
@@ -73,9 +75,15 @@ class Broadcaster:
         *,
         status: Callable[[], str] | None = None,
         local_store: LocalPriceStore | None = None,
+        depth_interest: DepthInterest | None = None,
     ) -> None:
         self._status = status or no_streams_status
         self._local_store = local_store
+        # Books go out only for keys someone in the deployment watches in depth mode (a
+        # full-mode stream carries a book for every instrument, mostly unwatched).
+        self._depth_interest = depth_interest
+        self._depth_watched: set[str] = set()
+        self._depth_watched_at = 0.0
         self._task: asyncio.Task | None = None
         self._pending: dict[str, float] = {}
         self._last_sent: dict[str, float] = {}
@@ -226,6 +234,21 @@ class Broadcaster:
         self.status, self._status_at = status, time.monotonic()
         return self.status
 
+    async def _watched_depth(self) -> set[str] | None:
+        """The deployment's depth watchers, read at most every DEPTH_WATCHED_REFRESH_SECONDS
+        (a new watcher's snapshot comes from the cache meanwhile); None: send every book."""
+        if self._depth_interest is None:
+            return None
+        if time.monotonic() - self._depth_watched_at >= DEPTH_WATCHED_REFRESH_SECONDS:
+            read = sync_to_async(self._depth_interest.watched, thread_sensitive=False)
+            try:
+                self._depth_watched = await read()
+            except redis.RedisError as exc:
+                logger.warning("depth watchers unknown (%s): sending every book", exc)
+                return None
+            self._depth_watched_at = time.monotonic()
+        return self._depth_watched
+
     async def send_window(self) -> bool:
         """Send what changed since the last window, and the feed status when it changed.
         Returns whether a message went out."""
@@ -233,6 +256,8 @@ class Broadcaster:
         changed = {k: v for k, v in pending.items() if self._last_sent.get(k) != v}
         self._last_sent.update(changed)
         records, self._records = self._records, {field: {} for field in RECORD_FIELDS}
+        if records["depth"] and (watched := await self._watched_depth()) is not None:
+            records["depth"] = {k: v for k, v in records["depth"].items() if k in watched}
         old_status = self.status
         if time.monotonic() - self._status_at >= STATUS_REFRESH_SECONDS:
             await self.refresh_status()

@@ -33,8 +33,11 @@ class LivePrices:
     ) -> None:
         self.windows = WindowCache()
         self.fanout = LocalFanout()
-        self.broadcaster = Broadcaster(status=status, local_store=local_store)
-        self.depth_watchers = DepthWatchers(depth_interest(local_interest))
+        interest = depth_interest(local_interest)
+        self.broadcaster = Broadcaster(
+            status=status, local_store=local_store, depth_interest=interest
+        )
+        self.depth_watchers = DepthWatchers(interest)
 
     def ensure_started(self) -> None:
         """On the serving loop, as a client connects: idempotent."""

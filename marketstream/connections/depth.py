@@ -203,7 +203,7 @@ def depth_factory(
 
     def build(stream: Stream) -> DepthKind:
         check_credentials()
-        return DepthKind(
+        kind = DepthKind(
             credentials=FeedCredentials(
                 settings.DHANHQ_DEPTH_FEED_URL,
                 settings.DHANHQ_CLIENT_ID,
@@ -217,5 +217,7 @@ def depth_factory(
             ),
             idle_seconds=settings.DEPTH_IDLE_SECONDS if idle_seconds is None else idle_seconds,
         )
+        kind.control()  # the watchers as of now: subscribed as soon as the socket opens
+        return kind
 
     return KindFactory(name=DEPTH_KIND, build=build, in_hours=market_is_open)
