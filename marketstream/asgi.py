@@ -10,17 +10,20 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketstream.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - after Django setup
+from channels.auth import AuthMiddlewareStack  # noqa: E402 - after Django setup
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from marketstream.origins import BrowserOriginValidator  # noqa: E402
 from marketstream.runtime import RuntimeMiddleware, WebRuntime  # noqa: E402
 from prices.routing import websocket_urlpatterns  # noqa: E402
 
 
 def build_application(runtime: WebRuntime):
-    """The whole app, with `runtime`'s services in every scope."""
-    router = ProtocolTypeRouter(
-        {"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)}
-    )
+    """The whole app, with `runtime`'s services in every scope. WebSockets: another site's
+    page is refused at the handshake (its Origin is not one of ALLOWED_HOSTS), then the
+    session's user is in the scope (`scope["user"]`, anonymous without a session)."""
+    websocket = BrowserOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    router = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket})
     return RuntimeMiddleware(router, runtime)
 
 

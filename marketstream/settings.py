@@ -28,7 +28,11 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-m
 # Off unless asked for: a debug page shows settings (the Redis URL with its password among
 # them) to whoever triggers an error. `make run` asks for it for the demo.
 DEBUG = _env_bool("DJANGO_DEBUG", False)
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
+# The hosts this site answers as, and the only Origins its WebSocket accepts
+# (marketstream/origins.py): set DJANGO_ALLOWED_HOSTS to the public host name(s).
+ALLOWED_HOSTS = [
+    h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h
+]
 
 INSTALLED_APPS = [
     "daphne",
@@ -39,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "accounts",
     "prices",
     "screeners",
     "marketstream",
@@ -51,11 +56,15 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "marketstream.urls"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "/screeners/"
+LOGOUT_REDIRECT_URL = "/screeners/"
 ASGI_APPLICATION = "marketstream.asgi.application"
 
 TEMPLATES = [
@@ -179,3 +188,9 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# Accounts: screener pages stay public unless this is true; orders always need a login.
+MARKETSTREAM_LOGIN_REQUIRED = _env_bool("MARKETSTREAM_LOGIN_REQUIRED", False)
+# Fernet key(s) for broker tokens at rest, comma-separated, the first encrypting
+# (accounts/crypto.py); unset: a demo key under var/ in DEV_MODE or DEBUG, else refused.
+MARKETSTREAM_ENCRYPTION_KEY = os.environ.get("MARKETSTREAM_ENCRYPTION_KEY", "")

@@ -14,6 +14,7 @@ urlpatterns = [
     path("screeners/", include("screeners.urls"), {"ensure_stream": ensure_stream}),
     path("api/v1/ws_subscriptions", price_views.ws_subscriptions, name="ws_subscriptions"),
     path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
     path("api/v1/current_prices", price_views.current_prices, name="current_prices"),
     path("api/v1/quotes", price_views.quotes, name="quotes"),
     path("api/v1/depth", price_views.depth, name="depth"),

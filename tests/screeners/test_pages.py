@@ -30,6 +30,7 @@ urlpatterns = [
     path("api/v1/current_prices", price_views.current_prices, name="current_prices"),
     path("api/v1/quotes", price_views.quotes, name="quotes"),
     path("api/v1/depth", price_views.depth, name="depth"),
+    path("accounts/", include("accounts.urls")),  # the top bar's sign-in link
 ]
 
 
