@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class MarketstreamConfig(AppConfig):
@@ -7,5 +8,10 @@ class MarketstreamConfig(AppConfig):
 
     def ready(self) -> None:
         """Registers the Celery tasks in every process, so control functions find the
-        start task by name (`connections.queue`); starts nothing."""
-        from marketstream.connections import tasks  # noqa: F401
+        start task by name (`connections.queue`), and ties each broker account to its
+        order socket's stream row; starts nothing."""
+        from accounts.models import BrokerAccount
+        from marketstream.connections import orderstreams, tasks  # noqa: F401
+
+        post_save.connect(orderstreams.on_account_saved, sender=BrokerAccount)
+        post_delete.connect(orderstreams.on_account_deleted, sender=BrokerAccount)

@@ -14,8 +14,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402 - after Django setup
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from marketstream.origins import BrowserOriginValidator  # noqa: E402
+from marketstream.routing import websocket_urlpatterns  # noqa: E402
 from marketstream.runtime import RuntimeMiddleware, WebRuntime  # noqa: E402
-from prices.routing import websocket_urlpatterns  # noqa: E402
 
 
 def build_application(runtime: WebRuntime):

@@ -21,6 +21,7 @@ from marketstream.connections.depth import depth_factory
 from marketstream.connections.depthsupervisor import DepthSupervisor
 from marketstream.connections.health import stream_rows
 from marketstream.connections.marketfeed import market_feed_factory
+from marketstream.connections.orderfeed import order_updates_factory
 from marketstream.connections.registry import ConnectionRegistry, host_on
 from prices.cache import LocalPriceStore
 from prices.depthwatch import DepthInterest, LocalDepthInterest, depth_interest
@@ -48,6 +49,7 @@ def connection_registry(
         factories=[
             market_feed_factory(store=store),
             depth_factory(interest=interest or depth_interest(), store=store),
+            order_updates_factory(),
         ]
     )
 

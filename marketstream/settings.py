@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "accounts",
+    "orders",
     "prices",
     "screeners",
     "marketstream",
@@ -146,7 +147,6 @@ DHANHQ_CLIENT_ID = os.environ.get("DHANHQ_CLIENT_ID", "")
 DHANHQ_ACCESS_TOKEN = os.environ.get("DHANHQ_ACCESS_TOKEN", "")
 DHANHQ_FEED_URL = os.environ.get("DHANHQ_FEED_URL", "wss://api-feed.dhan.co")
 DHANHQ_API_URL = os.environ.get("DHANHQ_API_URL", "https://api.dhan.co/v2")
-DHANHQ_ORDER_FEED_URL = os.environ.get("DHANHQ_ORDER_FEED_URL", "wss://api-order-update.dhan.co")
 DHANHQ_DEPTH_FEED_URL = os.environ.get(
     "DHANHQ_DEPTH_FEED_URL", "wss://depth-api-feed.dhan.co/twentydepth"
 )
@@ -194,3 +194,7 @@ MARKETSTREAM_LOGIN_REQUIRED = _env_bool("MARKETSTREAM_LOGIN_REQUIRED", False)
 # Fernet key(s) for broker tokens at rest, comma-separated, the first encrypting
 # (accounts/crypto.py); unset: a demo key under var/ in DEV_MODE or DEBUG, else refused.
 MARKETSTREAM_ENCRYPTION_KEY = os.environ.get("MARKETSTREAM_ENCRYPTION_KEY", "")
+# Live order updates: one socket per linked broker account, during these IST hours.
+DHANHQ_ORDER_FEED_URL = os.environ.get("DHANHQ_ORDER_FEED_URL", "wss://api-order-update.dhan.co")
+ORDER_FEED_START = os.environ.get("ORDER_FEED_START", "08:00")
+ORDER_FEED_END = os.environ.get("ORDER_FEED_END", "16:30")

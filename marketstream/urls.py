@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 
 from marketstream.connections.control import ensure_stream
 from marketstream.connections.health import stream_rows
+from orders import views as order_views
 from prices import views as price_views
 
 urlpatterns = [
@@ -15,6 +16,8 @@ urlpatterns = [
     path("api/v1/ws_subscriptions", price_views.ws_subscriptions, name="ws_subscriptions"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("orders/", include("orders.urls")),
+    path("api/v1/orders", order_views.orders_api, name="orders_api"),
     path("api/v1/current_prices", price_views.current_prices, name="current_prices"),
     path("api/v1/quotes", price_views.quotes, name="quotes"),
     path("api/v1/depth", price_views.depth, name="depth"),

@@ -73,6 +73,18 @@ def market_is_open(now: datetime | None = None) -> bool:
     return bool(settings.DEV_MODE) or session_is_open(now)
 
 
+def order_feed_is_open(now: datetime | None = None) -> bool:
+    """The hours of the order-update sockets: ORDER_FEED_START to ORDER_FEED_END IST on
+    trading days (wider than the session: pre-open orders, post-close expiries); always
+    in DEV_MODE."""
+    if settings.DEV_MODE:
+        return True
+    local = _ist(now)
+    start = time.fromisoformat(settings.ORDER_FEED_START)
+    end = time.fromisoformat(settings.ORDER_FEED_END)
+    return is_trading_day(local.date()) and start <= local.time() < end
+
+
 def next_open(now: datetime | None = None) -> datetime:
     """The start of the next regular session at or after `now` (IST)."""
     local = _ist(now)

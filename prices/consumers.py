@@ -101,16 +101,23 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self._error("not JSON")
             return
         action = message.get("action") if isinstance(message, dict) else None
+        if not await self.on_action(action, message):
+            await self._error(f"unknown action {action!r}: use subscribe, unsubscribe or ping")
+
+    async def on_action(self, action: object, message: dict) -> bool:
+        """One parsed client message; False for an action this consumer does not know
+        (a subclass handles more: `orders.consumers`)."""
         if action == "ping":
             await self._send({"type": "pong"})
         elif action in ("subscribe", "unsubscribe"):
             mode = MODES.get(message.get("mode") or "ltp")
             if mode is None:
                 await self._error(f"unknown mode {message.get('mode')!r}: use ltp, quote or depth")
-                return
-            await self._change_keys(action, message.get("keys"), self.subscriptions[mode.name])
+            else:
+                await self._change_keys(action, message.get("keys"), self.subscriptions[mode.name])
         else:
-            await self._error(f"unknown action {action!r}: use subscribe, unsubscribe or ping")
+            return False
+        return True
 
     async def _change_keys(self, action: str, raw: object, sub: Subscription) -> None:
         if not isinstance(raw, list):

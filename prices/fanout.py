@@ -52,6 +52,10 @@ class LocalFanout:
         self._refs: set[weakref.ref[Member]] = set()
         self._task: asyncio.Task | None = None
         self._joined: asyncio.Event | None = None
+        self._channel: str | None = None
+        # Groups besides dashboard_updates this process's member is in (per-user groups),
+        # with how many of its consumers want each.
+        self._groups: dict[str, int] = {}
         self.messages_received = 0
 
     def consumers(self) -> list[Member]:
@@ -71,6 +75,23 @@ class LocalFanout:
     def leave(self, consumer: Member) -> None:
         self._refs.discard(weakref.ref(consumer))  # equal while the consumer lives
 
+    async def add_group(self, group: str) -> None:
+        """One more consumer of this process wants `group`'s messages (a user's order
+        updates): the process's member joins it with the first. Call after `join`."""
+        self._groups[group] = self._groups.get(group, 0) + 1
+        if self._groups[group] == 1 and self._channel is not None:
+            await get_channel_layer().group_add(group, self._channel)
+
+    async def discard_group(self, group: str) -> None:
+        count = self._groups.get(group, 0) - 1
+        if count > 0:
+            self._groups[group] = count
+            return
+        self._groups.pop(group, None)
+        if self._channel is not None:
+            with contextlib.suppress(OSError, redis.RedisError):
+                await get_channel_layer().group_discard(group, self._channel)
+
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
@@ -88,6 +109,9 @@ class LocalFanout:
         layer = get_channel_layer()
         channel = await layer.new_channel("dashboard-fanout.")
         await layer.group_add(GROUP, channel)
+        for group in list(self._groups):  # a restarted fan-out keeps its users' groups
+            await layer.group_add(group, channel)
+        self._channel = channel
         joined.set()
         try:
             # Never time out a receive: the pub/sub layer drops a channel whose receive
@@ -113,7 +137,8 @@ class LocalFanout:
         while True:
             await asyncio.sleep(GROUP_RENEW_SECONDS)
             try:
-                await layer.group_add(GROUP, channel)
+                for group in (GROUP, *self._groups):
+                    await layer.group_add(group, channel)
             except (OSError, redis.RedisError) as exc:
                 raise_if_cancelling(exc)
                 logger.warning("fan-out could not renew its group membership (%s)", exc)

@@ -21,7 +21,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from dhan.limits import MAX_INSTRUMENTS_PER_CONNECTION
 from dhan.requests import FeedMode
 from marketstream.connections.keys import StreamKeyError, StreamSpec, resolve_instruments
-from marketstream.connections.kinds import ON_DEMAND_KINDS
+from marketstream.connections.kinds import MARKET_FEED_KIND, ON_DEMAND_KINDS, ORDER_KIND
 from marketstream.connections.queue import enqueue_start
 from marketstream.connections.records import LIVE_STATES
 from marketstream.models import Stream
@@ -30,6 +30,10 @@ from prices import calendar
 logger = logging.getLogger(__name__)
 
 STALE_HEARTBEAT_SECONDS = 60
+HOURS = {  # when beat keeps each kind running
+    MARKET_FEED_KIND: lambda: calendar.market_is_open(),
+    ORDER_KIND: lambda: calendar.order_feed_is_open(),
+}
 RESTART_DELAY_SECONDS = 3  # the old connection notices within a second and says goodbye
 
 
@@ -114,12 +118,14 @@ def is_alive(stream: Stream) -> bool:
 
 
 def supervise() -> list[str]:
-    """Beat's tick: (re)start every wanted stream that is not alive while the market is
-    open (one start in flight per key). Returns the keys whose start it queued."""
-    if not calendar.market_is_open():
+    """Beat's tick: (re)start every wanted stream that is not alive while its hours are
+    open (the market's for feeds, the order feed's for order sockets; one start in flight
+    per key). Returns the keys whose start it queued."""
+    open_kinds = [kind for kind, is_open in HOURS.items() if is_open()]
+    if not open_kinds:
         return []
     started = []
-    wanted = Stream.objects.filter(desired_state=Stream.Desired.RUNNING)
+    wanted = Stream.objects.filter(desired_state=Stream.Desired.RUNNING, kind__in=open_kinds)
     for stream in wanted.exclude(kind__in=ON_DEMAND_KINDS):
         if not is_alive(stream) and enqueue_start(stream.key):
             started.append(stream.key)

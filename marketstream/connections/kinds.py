@@ -19,6 +19,7 @@ from prices.calendar import market_is_open
 
 MARKET_FEED_KIND = "market_feed"
 DEPTH_KIND = "depth20"
+ORDER_KIND = "order_updates"
 # Kinds opened by a supervisor of their own while someone needs them (the depth socket while
 # anyone watches depth): beat's supervision, which restarts wanted streams, leaves them be.
 ON_DEMAND_KINDS = frozenset({DEPTH_KIND})
@@ -101,6 +102,11 @@ class ConnectionKind(ABC):
 
     def close(self) -> None:
         """As the connection's thread ends: release what the kind holds of its own."""
+        return None
+
+    def ended(self, error: Exception | None) -> None:
+        """As the connection's thread ends (on it: blocking is fine), with the error that
+        ended it for good, if one did (an order socket marks its token expired)."""
         return None
 
 

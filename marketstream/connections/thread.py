@@ -57,6 +57,7 @@ class ConnectionThread(threading.Thread):
         self._stop_reason = ""
         self._ready = threading.Event()
         self.reconnects = 0
+        self.fatal: FeedError | None = None  # what ended the connection for good
         self.writer = Writer(kind.flush, name=f"stream {self.key}")
         self.books = Bookkeeper(name=f"stream {self.key}")
 
@@ -79,6 +80,7 @@ class ConnectionThread(threading.Thread):
             self._loop.run_until_complete(self._main())
         except FeedError as exc:
             state, error = Stream.State.ERROR, str(exc)
+            self.fatal = exc
             self._stop_reason = self._stop_reason or "feed error"
             logger.error("stream %s stopped: %s", self.key, exc)
         except Exception as exc:  # the thread's last resort: record it, never die silently
@@ -114,6 +116,7 @@ class ConnectionThread(threading.Thread):
             )
         finally:  # whatever failed above, nothing of this connection may outlive it
             try:
+                self.kind.ended(self.fatal)
                 self.kind.close()
                 self.books.close()
                 self._locks.release()

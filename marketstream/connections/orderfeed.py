@@ -1,0 +1,129 @@
+"""The order-update connection kind: one DhanHQ live order socket per linked broker
+account (Stream row `orders:<account id>`), logged in with the account's token, running
+from ORDER_FEED_START to ORDER_FEED_END IST on trading days. Every (re)connect syncs the
+day's order book through REST, so nothing that happened while it was away is lost;
+`orders.ingest` drops what it heard already. New events go to their owner's browsers
+(`orders.push`). A refused login marks the account "token expired" and ends the
+connection until the user replaces the token (`orderstreams.py` wants it again then).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.conf import settings
+
+from accounts.crypto import TokenUnreadable
+from accounts.models import BrokerAccount
+from dhan.client import FeedCredentials
+from dhan.errors import FeedAuthError
+from dhan.orderclient import OrderUpdateConnection, todays_order_book
+from dhan.orders import LoginRefused, OrderAlert, OrderMessageError, alert_from_rest, parse_message
+from marketstream.connections.kinds import ORDER_KIND, ConnectionKind, KindFactory, StartRefused
+from marketstream.models import Stream
+from orders.ingest import record_all
+from orders.push import announce
+from prices.calendar import order_feed_is_open
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "orders:"
+
+
+def order_stream_key(account_id: int) -> str:
+    return f"{KEY_PREFIX}{account_id}"
+
+
+class OrderUpdatesKind(ConnectionKind):
+    name = ORDER_KIND
+
+    def __init__(self, *, key: str, account: BrokerAccount, credentials: FeedCredentials) -> None:
+        super().__init__(key=key, client_id=credentials.client_id, secret=credentials.access_token)
+        self.account = account
+        self._credentials = credentials
+        self._taken: list[OrderAlert] = []  # the loop's
+        self._lock = threading.Lock()
+        self._handed: list[OrderAlert] = []  # for the writer
+        self._sync_due = False
+
+    def subjects(self) -> list[str]:
+        return [f"account {self.account.client_id}"]
+
+    async def open(self) -> OrderUpdateConnection:
+        conn = OrderUpdateConnection(self._credentials)
+        await conn.connect()
+        return conn
+
+    async def subscribe(self, upstream: OrderUpdateConnection) -> None:
+        with self._lock:  # logged in (again): fetch what may have happened meanwhile
+            self._sync_due = True
+
+    def expects_frames(self) -> bool:
+        return False  # quiet for hours when nobody trades; pings keep the socket honest
+
+    def take(self, frame: bytes | str) -> None:
+        try:
+            alert = parse_message(frame)
+        except LoginRefused as exc:
+            raise FeedAuthError(str(exc)) from None
+        except OrderMessageError as exc:
+            self.malformed += 1
+            logger.warning("%s: order message skipped: %s", self.key, exc)
+            return
+        if alert is not None:
+            self._taken.append(alert)
+            self.items_received += 1
+
+    def collect(self) -> bool:
+        taken, self._taken = self._taken, []
+        with self._lock:
+            self._handed.extend(taken)
+            return bool(self._handed or self._sync_due)
+
+    def flush(self) -> None:
+        """On the writer thread: the REST sync when due, then what the socket said; a
+        failure keeps both for the writer's next try."""
+        with self._lock:
+            sync, alerts = self._sync_due, list(self._handed)
+        events = []
+        if sync:
+            rows = todays_order_book(
+                base_url=settings.DHANHQ_API_URL,
+                client_id=self._credentials.client_id,
+                access_token=self._credentials.access_token,
+            )
+            events += record_all(self.account, [alert_from_rest(r) for r in rows], source="rest")
+        events += record_all(self.account, alerts, source="socket")
+        with self._lock:
+            self._sync_due = self._sync_due and not sync
+            del self._handed[: len(alerts)]
+        announce(events)
+
+    def ended(self, error: Exception | None) -> None:
+        if isinstance(error, FeedAuthError):
+            BrokerAccount.objects.filter(pk=self.account.pk).update(
+                status=BrokerAccount.Status.TOKEN_EXPIRED, status_detail=str(error)[:200]
+            )
+            logger.warning("%s: token expired or invalid; not retrying", self.key)
+
+
+def order_updates_factory() -> KindFactory:
+    def build(stream: Stream) -> OrderUpdatesKind:
+        try:
+            account = BrokerAccount.objects.get(pk=int(stream.key.removeprefix(KEY_PREFIX)))
+        except (ValueError, BrokerAccount.DoesNotExist):
+            raise StartRefused(f"no broker account for {stream.key!r}") from None
+        if account.token_expired:
+            raise StartRefused("the account's token has expired: replace it")
+        try:
+            token = account.token
+        except TokenUnreadable as exc:
+            raise StartRefused(f"the account's token cannot be read: {exc}") from None
+        return OrderUpdatesKind(
+            key=stream.key,
+            account=account,
+            credentials=FeedCredentials(settings.DHANHQ_ORDER_FEED_URL, account.client_id, token),
+        )
+
+    return KindFactory(name=ORDER_KIND, build=build, in_hours=order_feed_is_open)
