@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from accounts.models import BrokerAccount
 from marketstream.connections.kinds import ORDER_KIND
@@ -36,10 +36,15 @@ def want_order_stream(account: BrokerAccount) -> Stream:
 
 
 def on_account_saved(sender, instance: BrokerAccount, **kwargs) -> None:
-    try:
-        want_order_stream(instance)
-    except DatabaseError as exc:  # the account is saved; supervision catches up
-        logger.warning("order stream of account %s not updated: %s", instance.pk, exc)
+    """After the save commits (a worker must find the account, and its token, as saved)."""
+
+    def want() -> None:
+        try:
+            want_order_stream(instance)
+        except DatabaseError as exc:  # the account is saved; supervision catches up
+            logger.warning("order stream of account %s not updated: %s", instance.pk, exc)
+
+    transaction.on_commit(want)
 
 
 def on_account_deleted(sender, instance: BrokerAccount, **kwargs) -> None:

@@ -32,10 +32,10 @@ class Command(BaseCommand):
         if not client_id.isdigit():
             raise CommandError("a DhanHQ client id is digits only")
         token = self._read_token()
-        account, created = BrokerAccount.objects.get_or_create(
-            user=owner, client_id=client_id, defaults={"label": label}
-        )
-        account.set_token(token)
+        account = BrokerAccount.objects.filter(user=owner, client_id=client_id).first()
+        created = account is None
+        account = account or BrokerAccount(user=owner, client_id=client_id)
+        account.set_token(token)  # saved once, with its token: never a row without one
         if label:
             account.label = label
         account.save()
