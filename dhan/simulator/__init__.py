@@ -1,7 +1,9 @@
 """A local DhanHQ for the demo and the tests, one module per server it plays: the v2
-market feed (`feed.py`), 20-level depth (`depth.py`) and the REST market quote
-(`rest.py`), sharing one price book (`book.py`); `server.DhanSimulator` runs them.
-Pure: no Django.
+market feed (`feed.py`), 20-level depth (`depth.py`), live order updates
+(`ordersocket.py`) and REST, market quote and orders (`rest.py`), sharing one price book
+(`book.py`) on which the orders (`orders.py`, in DhanHQ's shapes by `ordershapes.py`)
+trade; several accounts (`config.py`). `server.DhanSimulator` runs them, with the test
+controls of `controls.py`. Pure: no Django.
 """
 
 from pathlib import Path

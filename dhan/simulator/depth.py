@@ -1,9 +1,10 @@
 """The simulator's 20-level depth feed: DhanHQ's `/twentydepth` WebSocket (query string
-`token`, `clientId`, `authType=2`; 808/809 for a wrong client id or token), JSON subscribe
-(23) and unsubscribe (24, or 25 as the annexure says) of at most 50 instruments, NSE_EQ and
-NSE_FNO only, answered with binary frames that stack a bid (41) and an ask (51) packet per
-instrument, every instrument of the connection in one frame. The book is the price book's
-(`book.PriceBook.depth`), the one the market feed's full packets show 5 levels of.
+`token`, `clientId`, `authType=2` of any configured account; 808/809 for a wrong client id
+or token, 807 for an expired one), JSON subscribe (23) and unsubscribe (24, or 25 as the
+annexure says) of at most 50 instruments, NSE_EQ and NSE_FNO only, answered with binary
+frames that stack a bid (41) and an ask (51) packet per instrument, every instrument of
+the connection in one frame. The book is the price book's (`book.PriceBook.depth`), the
+one the market feed's full packets show 5 levels of.
 Served by `server.DhanSimulator` on the feed's port, path `/twentydepth`.
 """
 
@@ -37,6 +38,7 @@ DEPTH_PATH = "/twentydepth"
 class DepthSession:
     ws: ServerConnection
     number: int
+    client_id: str = ""
     subscriptions: set[InstrumentKey] = field(default_factory=set)
     sequence: int = 0
 
@@ -57,14 +59,13 @@ class DepthServer:
 
     async def handle(self, ws: ServerConnection) -> None:
         query = parse_qs(urlsplit(ws.request.path).query)
-        if query.get("clientId", [""])[0] != self.config.client_id:
-            await _refuse(ws, 808)
-            return
-        if query.get("token", [""])[0] != self.config.access_token:
-            await _refuse(ws, 809)
+        client_id = query.get("clientId", [""])[0]
+        reason = self.config.auth_refusal(client_id, query.get("token", [""])[0])
+        if reason is not None:  # 808, 809 or 807
+            await _refuse(ws, reason)
             return
         self.connections_total += 1
-        session = DepthSession(ws, self.connections_total)
+        session = DepthSession(ws, self.connections_total, client_id)
         self.sessions.append(session)
         try:
             async for message in ws:

@@ -1,7 +1,8 @@
-"""The simulator's market feed: DhanHQ's v2 WebSocket (query string checked, 808/809 for a
-wrong client id or token, subscribe and unsubscribe in all three modes, prev close on
-subscribe for indices, 805 for a sixth connection, 804 past 5000 instruments), ticking every
-subscribed instrument. Served by `server.DhanSimulator`.
+"""The simulator's market feed: DhanHQ's v2 WebSocket (query string checked against every
+configured account: 808/809 for a wrong client id or token, 807 for an expired one;
+subscribe and unsubscribe in all three modes, prev close on subscribe for indices, 805 for
+a sixth connection, 804 past 5000 instruments), ticking every subscribed instrument.
+Served by `server.DhanSimulator`.
 """
 
 from __future__ import annotations
@@ -80,11 +81,9 @@ class FeedServer:
         if query.get("version", [""])[0] != "2":
             await self.refuse(ws, 814)
             return
-        if client_id != self.config.client_id:
-            await self.refuse(ws, 808)
-            return
-        if token != self.config.access_token:
-            await self.refuse(ws, 809)
+        reason = self.config.auth_refusal(client_id, token)  # 808, 809 or 807
+        if reason is not None:
+            await self.refuse(ws, reason)
             return
         self.connections_total += 1
         session = _Session(ws, client_id, self.connections_total)

@@ -1,10 +1,20 @@
-"""The simulator's REST market quote: `POST /v2/marketfeed/{ltp,ohlc,quote}` in DhanHQ's
-JSON shapes, headers checked, at most 1000 instruments and 1 request per second (429 with
-`Retry-After`), DhanHQ's error codes. Served by `server.DhanSimulator` on its own thread.
+"""The simulator's REST API, DhanHQ's v2 paths and JSON shapes, headers `access-token` and
+`client-id` checked against every configured account (401 `DH-901` for a wrong or expired
+token), served by `server.DhanSimulator` on its own thread:
+
+- the market quote, `POST /v2/marketfeed/{ltp,ohlc,quote}`: at most 1000 instruments and
+  1 request per second per client id (429 `DH-904` with `Retry-After`);
+- orders (`orders.OrderBook`), at most `order_requests_per_second` per client id:
+  `POST /v2/orders` (`{"orderId", "orderStatus"}`: TRANSIT, or REJECTED for a bad order),
+  `GET /v2/orders` (the client's orders of the day, newest first), `GET /v2/orders/{id}`,
+  `GET /v2/orders/external/{correlation-id}` and `DELETE /v2/orders/{id}` (cancel an open
+  order). An unknown order, another client's, or cancelling one that is no longer open:
+  400 `DH-906`.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import threading
@@ -17,24 +27,32 @@ from dhan.limits import REST_MAX_INSTRUMENTS
 from dhan.segments import SEGMENT_CODES, InstrumentKey
 from dhan.simulator.book import PriceBook
 from dhan.simulator.config import SimulatorConfig
+from dhan.simulator.orders import Order, OrderBook, OrderError
+from dhan.simulator.ordershapes import book_row
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 1
 KINDS = frozenset({"ltp", "ohlc", "quote"})
+ORDERS_PATH = "/v2/orders"
+CORRELATION_PATH = "/v2/orders/external/"
+ORDER_ERROR_MESSAGE = "Incorrect request for order and cannot be processed"
 
 
 class RestServer:
     """An HTTP server on a thread of its own; `rest_request` is the logic, testable alone."""
 
-    def __init__(self, config: SimulatorConfig, prices: PriceBook) -> None:
+    def __init__(self, config: SimulatorConfig, prices: PriceBook, orders: OrderBook) -> None:
         self.config = config
         self.prices = prices
+        self.orders = orders
         self.port = 0
         self.calls = 0
         self.call_times: list[float] = []  # each request's arrival, time.monotonic()
-        self.rejections = 0  # answered 429
-        self._last_request = 0.0
+        self.rejections = 0  # market quote requests answered 429
+        self.order_rejections = 0  # order requests answered 429
+        self._last_request: dict[str, float] = {}  # client id -> last market quote
+        self._order_times: dict[str, collections.deque[float]] = {}
         self._lock = threading.Lock()
         self._http: ThreadingHTTPServer | None = None
 
@@ -53,38 +71,90 @@ class RestServer:
             http.server_close()
 
     def rest_request(
-        self, path: str, *, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, dict]:
+        self, path: str, *, headers: Mapping[str, str], body: bytes, method: str = "POST"
+    ) -> tuple[int, dict | list]:
         """One request, answered in DhanHQ's JSON shape: (status, body)."""
         with self._lock:
             self.calls += 1
             self.call_times.append(time.monotonic())
-        kind = path.rstrip("/").rsplit("/", 1)[-1]
-        if not path.startswith("/v2/marketfeed/") or kind not in KINDS:
+        route = path.partition("?")[0].rstrip("/")
+        kind = route.rsplit("/", 1)[-1]
+        market = route.startswith("/v2/marketfeed/") and kind in KINDS and method == "POST"
+        orders = route == ORDERS_PATH or route.startswith(ORDERS_PATH + "/")
+        if not market and not orders:
             return HTTPStatus.NOT_FOUND, _error("DH-905", "Input_Exception", "no such API")
-        if (
-            headers.get("access-token") != self.config.access_token
-            or headers.get("client-id") != self.config.client_id
-        ):
+        client_id = headers.get("client-id", "")
+        if self.config.auth_refusal(client_id, headers.get("access-token", "")) is not None:
             return HTTPStatus.UNAUTHORIZED, _error(
                 "DH-901",
                 "Invalid_Authentication",
                 "Client ID or user generated access token is invalid or expired.",
             )
-        if not self._within_rate():
+        if not (self._within_rate(client_id) if market else self._within_order_rate(client_id)):
             return HTTPStatus.TOO_MANY_REQUESTS, _error(
                 "DH-904", "Rate_Limit", "Too many requests on server from single user"
             )
-        return self._answer(kind, body)
+        if market:
+            return self._answer(kind, body)
+        return self._order_request(method, route, client_id, body)
 
-    def _within_rate(self) -> bool:
+    def _within_rate(self, client_id: str) -> bool:
         with self._lock:
             now = time.monotonic()
-            if now - self._last_request < 1.0 / self.config.rest_requests_per_second:
+            last = self._last_request.get(client_id, float("-inf"))
+            if now - last < 1.0 / self.config.rest_requests_per_second:
                 self.rejections += 1
                 return False
-            self._last_request = now
+            self._last_request[client_id] = now
             return True
+
+    def _within_order_rate(self, client_id: str) -> bool:
+        """At most `order_requests_per_second` in any second, per client id."""
+        with self._lock:
+            now = time.monotonic()
+            times = self._order_times.setdefault(client_id, collections.deque())
+            while times and now - times[0] >= 1.0:
+                times.popleft()
+            if len(times) >= self.config.order_requests_per_second:
+                self.order_rejections += 1
+                return False
+            times.append(now)
+            return True
+
+    def _order_request(
+        self, method: str, route: str, client_id: str, body: bytes
+    ) -> tuple[int, dict | list]:
+        order_id = route[len(ORDERS_PATH) + 1 :]
+        if method == "POST" and not order_id:
+            return self._place(client_id, body)
+        if method == "GET" and not order_id:
+            return HTTPStatus.OK, [book_row(o) for o in self.orders.orders_of(client_id)]
+        if method == "GET" and route.startswith(CORRELATION_PATH):
+            order = self.orders.by_correlation(client_id, route[len(CORRELATION_PATH) :])
+            return _row_or_error(order, "no order with that correlation id")
+        if method == "GET" and "/" not in order_id:
+            return _row_or_error(self.orders.get(client_id, order_id), f"no order {order_id}")
+        if method == "DELETE" and order_id and "/" not in order_id:
+            try:
+                order = self.orders.cancel(client_id, order_id)
+            except OrderError as exc:
+                return HTTPStatus.BAD_REQUEST, _order_error(str(exc))
+            return HTTPStatus.OK, {"orderId": order.order_id, "orderStatus": order.status}
+        return HTTPStatus.NOT_FOUND, _error("DH-905", "Input_Exception", "no such API")
+
+    def _place(self, client_id: str, body: bytes) -> tuple[int, dict]:
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            return HTTPStatus.BAD_REQUEST, _error("DH-905", "Input_Exception", "bad body")
+        if request.get("dhanClientId") not in (None, "", client_id):
+            return HTTPStatus.BAD_REQUEST, _error(
+                "DH-905", "Input_Exception", "dhanClientId is not the client-id header's"
+            )
+        order = self.orders.place(client_id, request)
+        return HTTPStatus.OK, {"orderId": order.order_id, "orderStatus": order.status}
 
     def _answer(self, kind: str, body: bytes) -> tuple[int, dict]:
         try:
@@ -110,11 +180,12 @@ class RestServer:
 
 def _handler(server: RestServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
+        def _serve(self) -> None:
             status, body = server.rest_request(
                 self.path,
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=self.rfile.read(int(self.headers.get("Content-Length") or 0)),
+                method=self.command,
             )
             payload = json.dumps(body).encode()
             self.send_response(status)
@@ -125,6 +196,8 @@ def _handler(server: RestServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
+        do_GET = do_POST = do_PUT = do_DELETE = _serve
+
         def log_message(self, format: str, *args: object) -> None:
             logger.debug("simulator REST: " + format, *args)
 
@@ -133,6 +206,16 @@ def _handler(server: RestServer) -> type[BaseHTTPRequestHandler]:
 
 def _error(code: str, kind: str, message: str) -> dict:
     return {"errorType": kind, "errorCode": code, "errorMessage": message}
+
+
+def _order_error(detail: str) -> dict:
+    return _error("DH-906", "Order_Error", f"{ORDER_ERROR_MESSAGE}: {detail}")
+
+
+def _row_or_error(order: Order | None, detail: str) -> tuple[int, dict]:
+    if order is None:
+        return HTTPStatus.BAD_REQUEST, _order_error(detail)
+    return HTTPStatus.OK, book_row(order)
 
 
 def _entry(kind: str, snap: dict[str, float]) -> dict:

@@ -1,7 +1,9 @@
 """`DhanSimulator`: a local DhanHQ (the v2 market feed, 20-level depth on the same port at
-`/twentydepth`, and the REST market quote) for the demo and the tests, speaking the real
-protocols so the official `dhanhq` SDK works against it. Run by `manage.py
-dhan_simulator`; tests start it in a thread with `start()`.
+`/twentydepth`, live order updates on it at `/orderupdate`, and REST: the market quote and
+orders, matched on the simulator's own prices) for the demo and the tests, speaking the
+real protocols so the official `dhanhq` SDK works against it, for every account of
+`SimulatorConfig.accounts`. Run by `manage.py dhan_simulator`; tests start it in a thread
+with `start()`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ from websockets.asyncio.server import serve
 from dhan.segments import InstrumentKey
 from dhan.simulator.book import PriceBook
 from dhan.simulator.config import SimulatorConfig
+from dhan.simulator.controls import AccountAndOrderControls
 from dhan.simulator.depth import DEPTH_PATH, DepthServer
 from dhan.simulator.feed import FeedServer
+from dhan.simulator.orders import OrderBook
+from dhan.simulator.ordershapes import alert_text
+from dhan.simulator.ordersocket import ORDER_UPDATE_PATH, OrderSocketServer
 from dhan.simulator.rest import RestServer
 
 logger = logging.getLogger(__name__)
@@ -27,8 +33,9 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 1 << 20
 
 
-class DhanSimulator:
-    """The simulator: `start()` runs it in a background thread; `stop()` ends it."""
+class DhanSimulator(AccountAndOrderControls):
+    """The simulator: `start()` runs it in a background thread; `stop()` ends it. The
+    controls of accounts, orders and the order socket are `controls`'s."""
 
     def __init__(
         self,
@@ -36,15 +43,20 @@ class DhanSimulator:
         *,
         tick_size: Callable[[InstrumentKey], float] | None = None,
         base_prices: Mapping[str, float] | None = None,
+        symbols: Mapping[str, str] | None = None,  # "NSE_EQ:2885" -> its trading symbol
     ) -> None:
         self.config = config or SimulatorConfig()
         rng = random.Random(self.config.seed)
         self.prices = PriceBook(
             tick_size=tick_size or (lambda key: 0.05), base_prices=base_prices or {}, rng=rng
         )
+        names = symbols or {}
+        self.orders = OrderBook(self.prices, symbol=lambda key: names.get(str(key), str(key)))
+        self.order_socket = OrderSocketServer(self.config)
+        self.orders.listener = lambda o: self.order_socket.publish(o.client_id, alert_text(o))
         self.depth = DepthServer(self.config, self.prices)
-        self.feed = FeedServer(self.config, self.prices, after_tick=self.depth.tick)
-        self.rest = RestServer(self.config, self.prices)
+        self.feed = FeedServer(self.config, self.prices, after_tick=self._after_tick)
+        self.rest = RestServer(self.config, self.prices, self.orders)
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -142,6 +154,7 @@ class DhanSimulator:
             max_size=MAX_FRAME_BYTES,
             ping_interval=cfg.ping_interval_seconds,
             ping_timeout=cfg.ping_timeout_seconds,
+            process_request=self._process_request,
         ) as server:
             self.port = server.sockets[0].getsockname()[1]
             self.rest.start(cfg.rest_port if cfg.rest_port is not None else self._rest_port())
@@ -153,19 +166,47 @@ class DhanSimulator:
                 self.rest_port,
             )
             self._ready.set()
-            ticker = asyncio.create_task(self.feed.tick_loop())
+            tasks = [
+                asyncio.create_task(self.feed.tick_loop()),
+                asyncio.create_task(self.order_socket.run()),
+                asyncio.create_task(self._match_orders()),
+            ]
             await self._stopping.wait()
-            ticker.cancel()
+            for task in tasks:
+                task.cancel()
             for session in list(self.feed.sessions):
                 await session.ws.close()
             await self.depth.close_all()
+            await self.order_socket.close_all()
         self.rest.stop()
 
     async def _route(self, ws) -> None:
-        """One port, two of DhanHQ's sockets: `/twentydepth` is the depth feed."""
+        """One port, three of DhanHQ's sockets: `/twentydepth` is the depth feed,
+        `/orderupdate` the order updates, anything else the market feed."""
         path = ws.request.path.partition("?")[0]
-        handler = self.depth.handle if path == DEPTH_PATH else self.feed.handle
-        await handler(ws)
+        handlers = {DEPTH_PATH: self.depth.handle, ORDER_UPDATE_PATH: self.order_socket.handle}
+        await handlers.get(path, self.feed.handle)(ws)
+
+    def _process_request(self, connection, request):
+        """Order-socket handshakes get HTTP 503 while tests keep that socket down."""
+        path = request.path.partition("?")[0]
+        if path == ORDER_UPDATE_PATH and self.order_socket.refusing():
+            self.order_socket.handshakes_refused += 1
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "order updates down\n")
+        return None
+
+    async def _after_tick(self, stepped: dict[InstrumentKey, float]) -> None:
+        """After the feed's tick: depth, then the prices of instruments with open orders
+        that nobody watches (orders trade on the simulator's prices; these must move)."""
+        await self.depth.tick(stepped)
+        for key in self.orders.open_keys():
+            if key not in stepped:
+                stepped[key] = self.prices.step(key)
+
+    async def _match_orders(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.order_step_seconds)
+            self.orders.step()
 
     def _rest_port(self) -> int:
         """Beside the feed's port by default; any free port when the feed's was."""

@@ -3,7 +3,7 @@
 import json
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from dhan.decoder import DEFAULT_TICK_SIZES
 from dhan.segments import InstrumentKey
@@ -38,9 +38,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--pack-frames", action="store_true", help="send several packets per frame"
         )
+        parser.add_argument(
+            "--account",
+            action="append",
+            default=[],
+            metavar="CLIENT_ID=TOKEN",
+            help="another DhanHQ account to accept (the simulator's own made-up token; repeatable)",
+        )
 
     def handle(self, *args, **opts):
         ticks = _tick_sizes()
+        accounts = {DEMO_CLIENT_ID: DEMO_ACCESS_TOKEN}
+        for account in opts["account"]:
+            client_id, sep, token = account.partition("=")
+            if not sep or not client_id or not token:
+                raise CommandError(f"--account wants CLIENT_ID=TOKEN, got {client_id!r}=...")
+            accounts[client_id] = token
         config = SimulatorConfig(
             host=opts["host"],
             port=opts["port"],
@@ -50,6 +63,7 @@ class Command(BaseCommand):
             ticks_per_second=opts["rate"],
             seed=opts["seed"],
             pack_frames=opts["pack_frames"],
+            accounts=accounts,
         )
         simulator = DhanSimulator(
             config,
