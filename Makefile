@@ -12,6 +12,7 @@ SIM_PORT ?= 8765
 # pages on (DEBUG is off unless DJANGO_DEBUG=true).
 DEMO_ENV := DEV_MODE=true DJANGO_DEBUG=true DHANHQ_FEED_URL=ws://127.0.0.1:$(SIM_PORT) \
 	DHANHQ_DEPTH_FEED_URL=ws://127.0.0.1:$(SIM_PORT)/twentydepth DHANHQ_WS_MODE=full \
+	DHANHQ_ORDER_FEED_URL=ws://127.0.0.1:$(SIM_PORT)/orderupdate \
 	DHANHQ_API_URL=http://127.0.0.1:$(shell echo $$(($(SIM_PORT) + 1)))/v2 \
 	DHANHQ_CLIENT_ID=1000000001 DHANHQ_ACCESS_TOKEN=demo-token
 
@@ -47,6 +48,7 @@ run: venv
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
 	$(DEMO_ENV) $(PY) manage.py load_instruments
 	$(DEMO_ENV) $(PY) manage.py load_screeners
+	$(DEMO_ENV) $(PY) manage.py demo_user
 	$(DEMO_ENV) exec $(PY) manage.py run_demo --host 127.0.0.1 --port $(WEB_PORT) \
 		--sim-port $(SIM_PORT)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import (
     ROOT,
@@ -34,6 +35,9 @@ CHROMIUM_FLAGS = [
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 
 
+SIMULATOR_REST: dict[str, str] = {}  # where the site's simulator takes orders
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
@@ -48,9 +52,11 @@ def site(tmp_path_factory):
         DJANGO_DEBUG="true",  # /api/v1/ws_subscriptions answers anyone only with DEBUG
         DHANHQ_API_URL=f"http://127.0.0.1:{rest_port}/v2",
         DHANHQ_DEPTH_FEED_URL=f"ws://127.0.0.1:{sim_port}/twentydepth",
+        DHANHQ_ORDER_FEED_URL=f"ws://127.0.0.1:{sim_port}/orderupdate",
         DEPTH_IDLE_SECONDS="5",
     )
-    for command in ("migrate", "load_instruments", "load_screeners"):
+    SIMULATOR_REST["url"] = f"http://127.0.0.1:{rest_port}/v2"
+    for command in ("migrate", "load_instruments", "load_screeners", "demo_user"):
         manage(command, env=env)
     procs = [
         ManagedProcess(simulator_args(sim_port, rest_port, rate=4), env=env, log=tmp / "sim.log")
@@ -286,3 +292,43 @@ def test_the_change_header_sorts_rows_by_live_change(site, page):
         "cs => cs.map(c => c.dataset.changePct).filter(v => v !== undefined).map(Number)",
     )
     assert pcts == sorted(pcts)
+
+
+def test_a_signed_in_user_sees_orders_live_and_a_toast_when_one_fills(site, page):
+    from dhanhq import DhanContext, dhanhq
+
+    page.goto(f"{site}/accounts/login/?next=/orders/")
+    page.fill("#id_username", "demo")
+    page.fill("#id_password", "demo")
+    page.click("form button[type=submit]")
+    page.wait_for_url("**/orders/")
+    context = DhanContext("1000000001", "demo-token")
+    context.get_dhan_http().base_url = SIMULATOR_REST["url"]
+    deadline = time.monotonic() + 20  # the order socket starts with the sign-in's account
+    while time.monotonic() < deadline:
+        answer = dhanhq(context).place_order(
+            security_id="2885",
+            exchange_segment="NSE_EQ",
+            transaction_type="BUY",
+            quantity=5,
+            order_type="MARKET",
+            product_type="CNC",
+            price=0,
+        )
+        order_no = str(answer["data"]["orderId"])
+        try:
+            page.wait_for_selector(f"#orders-table tr[data-order-no='{order_no}']", timeout=4000)
+            break
+        except PlaywrightTimeout:  # the order socket was not up yet: place another
+            pass
+    row = page.locator(f"#orders-table tr[data-order-no='{order_no}']")
+    page.wait_for_function(
+        f"document.querySelector(\"#orders-table tr[data-order-no='{order_no}'] .status\")"
+        ".textContent === 'TRADED'",
+        timeout=15_000,
+    )
+    assert "RELIANCE" in row.inner_text()
+    toast = page.locator("#toasts .toast.traded").first
+    toast.wait_for(timeout=10_000)
+    assert "Filled: buy 5 RELIANCE" in toast.inner_text()
+    screenshot(page, "orders")

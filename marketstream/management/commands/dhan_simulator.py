@@ -1,4 +1,4 @@
-"""manage.py dhan_simulator: a local DhanHQ feed (WebSocket) and REST market quote."""
+"""manage.py dhan_simulator: a local DhanHQ (market feed, depth, order updates, REST)."""
 
 import json
 
@@ -17,15 +17,21 @@ from dhan.simulator import (
 from prices.models import Instrument
 
 
-def _tick_sizes() -> dict[InstrumentKey, float]:
-    return {
-        i.instrument_key: float(i.tick_size)
-        for i in Instrument.objects.only("exchange_segment", "security_id", "tick_size")
-    }
+def _instruments() -> tuple[dict[InstrumentKey, float], dict[str, str]]:
+    """Tick sizes by key, and trading symbols by `SEG:SID` (orders show symbols)."""
+    rows = Instrument.objects.only("exchange_segment", "security_id", "tick_size", "trading_symbol")
+    ticks, symbols = {}, {}
+    for i in rows:
+        ticks[i.instrument_key] = float(i.tick_size)
+        symbols[i.key] = i.trading_symbol
+    return ticks, symbols
 
 
 class Command(BaseCommand):
-    help = "Run a local server speaking DhanHQ's v2 market-feed protocol and REST LTP."
+    help = (
+        "Run a local DhanHQ: the v2 market feed, 20-level depth, live order updates, and "
+        "REST market quotes and orders."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -47,7 +53,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
-        ticks = _tick_sizes()
+        ticks, symbols = _instruments()
         accounts = {DEMO_CLIENT_ID: DEMO_ACCESS_TOKEN}
         for account in opts["account"]:
             client_id, sep, token = account.partition("=")
@@ -69,6 +75,7 @@ class Command(BaseCommand):
             config,
             tick_size=lambda key: ticks.get(key) or DEFAULT_TICK_SIZES.get(key.segment, 0.05),
             base_prices=json.loads(BASE_PRICES_FILE.read_text())["prices"],
+            symbols=symbols,
         )
         self.stdout.write(
             f"DhanHQ simulator on ws://{config.host}:{config.port} "

@@ -1,0 +1,37 @@
+"""manage.py demo_user: the demo's signed-in user (`demo`, password `demo`) with the
+simulator's demo DhanHQ account linked, so `make run` shows orders. Refused unless
+DEV_MODE or DEBUG is on: a known password has no place in production."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import BrokerAccount
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo"  # noqa: S105 - the demo's published password, refused in production
+
+
+class Command(BaseCommand):
+    help = "Create the demo user (demo/demo) with the simulator's DhanHQ account linked."
+
+    def handle(self, *args, **options):
+        if not (settings.DEV_MODE or settings.DEBUG):
+            raise CommandError("demo_user only runs with DEV_MODE or DEBUG on")
+        if not (settings.DHANHQ_CLIENT_ID and settings.DHANHQ_ACCESS_TOKEN):
+            raise CommandError("DHANHQ_CLIENT_ID and DHANHQ_ACCESS_TOKEN must be set")
+        users = get_user_model().objects
+        user = users.filter(username=DEMO_USERNAME).first()
+        if user is None:
+            user = users.create_user(DEMO_USERNAME, password=DEMO_PASSWORD)
+        account = BrokerAccount.objects.filter(user=user).first()
+        if account is None:
+            account = BrokerAccount(user=user, client_id=settings.DHANHQ_CLIENT_ID, label="demo")
+            account.set_token(settings.DHANHQ_ACCESS_TOKEN)
+            account.save()
+        self.stdout.write(
+            f"demo user {DEMO_USERNAME!r} (password {DEMO_PASSWORD!r}) with DhanHQ account "
+            f"{account.client_id}"
+        )
