@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 
 from dhan.client import FeedCredentials
-from dhan.decoder import Decoder
+from dhan.decoder import DEFAULT_TICK_SIZES, Decoder
 from dhan.depth import DepthDisconnect, DepthRow, decode_depth
 from dhan.depthclient import DepthConnection
 from dhan.errors import classify_reason
@@ -99,6 +99,7 @@ class DepthKind(ConnectionKind):
         self._decoder = Decoder()
         self._decoder_ticks = self._ticks  # what `_decoder` was built with
         self._subscribed: set[InstrumentKey] = set()  # the loop's
+        self._subscribed_names: set[str] = set()
         self._sides: dict[str, dict[str, tuple[DepthRow, ...]]] = {}
         self._changed: set[str] = set()
         self._republished = 0.0
@@ -112,7 +113,11 @@ class DepthKind(ConnectionKind):
     def control(self) -> str | None:
         keys = depth_keys(self._interest.watched())
         missing = [k for k in keys if (k.segment, k.security_id) not in self._ticks]
-        ticks = {**self._ticks, **self._lookup_ticks(missing)} if missing else self._ticks
+        ticks = self._ticks
+        if missing:  # looked up once: keys the table does not know keep the segment's grid
+            found = self._lookup_ticks(missing)
+            grids = {(k.segment, k.security_id): DEFAULT_TICK_SIZES[k.segment] for k in missing}
+            ticks = {**self._ticks, **grids, **found}
         with self._lock:
             self._wanted, self._ticks = tuple(keys), ticks
         if keys:
@@ -151,6 +156,7 @@ class DepthKind(ConnectionKind):
         if new:
             await upstream.subscribe(sorted(new))
         self._subscribed = wanted
+        self._subscribed_names = {str(k) for k in wanted}
 
     async def unsubscribe(self, upstream: DepthConnection) -> None:
         if self._subscribed:
@@ -174,6 +180,8 @@ class DepthKind(ConnectionKind):
             if isinstance(packet, DepthDisconnect):
                 raise classify_reason(packet.reason, what="the depth feed")
             key = f"{SEGMENT_NAMES.get(packet.segment, packet.segment)}:{packet.security_id}"
+            if key not in self._subscribed_names:
+                continue  # sent before our unsubscribe arrived: nobody watches it now
             self._sides.setdefault(key, {})[packet.side] = packet.rows
             self._changed.add(key)
             self.items_received += 1

@@ -68,7 +68,18 @@ def test_the_broadcaster_prefers_twenty_levels_while_the_depth_socket_serves_a_k
     assert depth["NSE_EQ:2"]["source"] == "full"  # no 20-level book of this key
 
 
-def kind() -> DepthKind:
+class Upstream:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list]] = []
+
+    async def subscribe(self, keys):
+        self.sent.append(("subscribe", [str(k) for k in keys]))
+
+    async def unsubscribe(self, keys):
+        self.sent.append(("unsubscribe", [str(k) for k in keys]))
+
+
+def kind(interest: LocalDepthInterest | None = None) -> DepthKind:
     from dhan.client import FeedCredentials
 
     class Sink:
@@ -80,7 +91,7 @@ def kind() -> DepthKind:
 
     return DepthKind(
         credentials=FeedCredentials("ws://127.0.0.1:9", "1", "t"),
-        interest=LocalDepthInterest(),  # nobody watches
+        interest=interest or LocalDepthInterest(),  # nobody watches
         sink=Sink(),
         idle_seconds=0,
         lookup_ticks=lambda keys: {},
@@ -98,8 +109,36 @@ def test_fuzzed_depth_frames_are_counted_never_raised(frame):
     assert k.malformed in (0, 1)
 
 
+def test_the_depth_kind_follows_its_watchers_and_keeps_only_their_books():
+    import asyncio
+
+    interest = LocalDepthInterest()
+    interest.mark("web1", ["NSE_EQ:2885", "NSE_EQ:11536"])
+    k, upstream = kind(interest), Upstream()
+    assert k.control() is None
+    asyncio.run(k.subscribe(upstream))
+    assert upstream.sent == [("subscribe", ["NSE_EQ:2885", "NSE_EQ:11536"])]
+    interest.mark("web1", ["NSE_EQ:2885"])
+    k.control()
+    asyncio.run(k.maintain(upstream))
+    assert upstream.sent[-1] == ("unsubscribe", ["NSE_EQ:11536"])
+    rows = [DepthRow(100.0 - i * 0.05, 5, 1) for i in range(20)]
+    for key in ("NSE_EQ:2885", "NSE_EQ:11536"):  # the second arrives after its unsubscribe
+        for side in ("bid", "ask"):
+            k.take(encode_depth_side(InstrumentKey.parse(key), side=side, rows=rows))
+    assert k.collect() and set(k.sink.books) == {"NSE_EQ:2885"}
+    interest.mark("web1", [])
+    assert k.control() == "no depth watchers"  # idle_seconds=0
+
+
 def test_a_disconnect_packet_ends_the_depth_connection_and_books_need_both_sides():
-    k = kind()
+    import asyncio
+
+    interest = LocalDepthInterest()
+    interest.mark("web1", ["NSE_EQ:2885"])
+    k = kind(interest)
+    k.control()
+    asyncio.run(k.subscribe(Upstream()))
     key = InstrumentKey.parse("NSE_EQ:2885")
     rows = [DepthRow(100.0 - i * 0.05, 5, 1) for i in range(20)]
     k.take(encode_depth_side(key, side="bid", rows=rows))
@@ -108,4 +147,3 @@ def test_a_disconnect_packet_ends_the_depth_connection_and_books_need_both_sides
     assert k.collect() and k.sink.books["NSE_EQ:2885"]["levels"] == 20
     with pytest.raises(FeedError, match="807"):
         k.take(encode_depth_disconnect(807))
-    assert k.control() == "no depth watchers"  # idle_seconds=0 and nobody watches
