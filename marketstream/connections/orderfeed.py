@@ -45,7 +45,9 @@ class OrderUpdatesKind(ConnectionKind):
         self._taken: list[OrderAlert] = []  # the loop's
         self._lock = threading.Lock()
         self._handed: list[OrderAlert] = []  # for the writer
-        self._sync_due = False
+        # Every (re)connect wants a REST sync; the writer does them (the latest covers all).
+        self._syncs_wanted = 0
+        self._syncs_done = 0  # the writer's
 
     def subjects(self) -> list[str]:
         return [f"account {self.account.client_id}"]
@@ -57,7 +59,7 @@ class OrderUpdatesKind(ConnectionKind):
 
     async def subscribe(self, upstream: OrderUpdateConnection) -> None:
         with self._lock:  # logged in (again): fetch what may have happened meanwhile
-            self._sync_due = True
+            self._syncs_wanted += 1
 
     def expects_frames(self) -> bool:
         return False  # quiet for hours when nobody trades; pings keep the socket honest
@@ -79,26 +81,25 @@ class OrderUpdatesKind(ConnectionKind):
         taken, self._taken = self._taken, []
         with self._lock:
             self._handed.extend(taken)
-            return bool(self._handed or self._sync_due)
+            return bool(self._handed) or self._syncs_done < self._syncs_wanted
 
     def flush(self) -> None:
-        """On the writer thread: the REST sync when due, then what the socket said; a
-        failure keeps both for the writer's next try."""
+        """On the writer thread: what the socket said, then the REST sync when one is due
+        (a failing REST call never holds the socket's events back; the writer retries)."""
         with self._lock:
-            sync, alerts = self._sync_due, list(self._handed)
-        events = []
-        if sync:
+            alerts, syncs_wanted = list(self._handed), self._syncs_wanted
+        announce(record_all(self.account, alerts, source="socket"))
+        with self._lock:
+            del self._handed[: len(alerts)]
+        if self._syncs_done < syncs_wanted:
             rows = todays_order_book(
                 base_url=settings.DHANHQ_API_URL,
                 client_id=self._credentials.client_id,
                 access_token=self._credentials.access_token,
             )
-            events += record_all(self.account, [alert_from_rest(r) for r in rows], source="rest")
-        events += record_all(self.account, alerts, source="socket")
-        with self._lock:
-            self._sync_due = self._sync_due and not sync
-            del self._handed[: len(alerts)]
-        announce(events)
+            alerts = [alert_from_rest(row) for row in rows]
+            announce(record_all(self.account, alerts, source="rest"))
+            self._syncs_done = syncs_wanted
 
     def ended(self, error: Exception | None) -> None:
         if isinstance(error, FeedAuthError):
