@@ -13,7 +13,13 @@ import django  # noqa: E402
 
 django.setup()
 
-from bench import bench_broadcast, bench_codec, bench_connect, bench_distribution  # noqa: E402
+from bench import (  # noqa: E402
+    bench_alerts,
+    bench_broadcast,
+    bench_codec,
+    bench_connect,
+    bench_distribution,
+)
 
 if __name__ == "__main__":
     only = set(sys.argv[1:])
@@ -22,6 +28,7 @@ if __name__ == "__main__":
         ("distribution", bench_distribution),
         ("broadcast", bench_broadcast),
         ("connect", bench_connect),
+        ("alerts", bench_alerts),
     ):
         if not only or name in only:
             module.main()
