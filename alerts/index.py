@@ -112,3 +112,11 @@ def _between(out: list[int], levels, lo: tuple, hi: tuple) -> None:
         out.extend(
             alert_id for _, alert_id in levels[bisect_right(levels, lo) : bisect_left(levels, hi)]
         )
+
+
+def rule_fires(rule: Rule, last: float, new: float) -> bool:
+    """One alert's verdict on one move, by the same rules as the index (catch-up checks
+    alerts one by one)."""
+    index = AlertIndex()
+    index.add(rule)
+    return bool(index.fired(rule.key, last, new))

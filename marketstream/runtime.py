@@ -16,6 +16,7 @@ import threading
 from celery import Celery
 from django.db import close_old_connections
 
+from alerts.service import AlertService
 from marketstream.connections.control import supervise
 from marketstream.connections.depth import depth_factory
 from marketstream.connections.depthsupervisor import DepthSupervisor
@@ -91,12 +92,13 @@ class WebRuntime:
         interest = LocalDepthInterest() if hosts_connections else None
         self.live = LivePrices(status=feed_status, local_store=store, local_interest=interest)
         self.registry = None
-        self._beat = self._depth = None
+        self._beat = self._depth = self._alerts = None
         if hosts_connections:
             assert interest is not None
             self.registry = connection_registry(interest=interest, store=store)
             self._beat = EmbeddedBeat()
             self._depth = DepthSupervisor(self.registry, interest)
+            self._alerts = AlertService(local_store=store)
         self._celery_app = celery_app
         self._server_hooked = False
 
@@ -104,14 +106,14 @@ class WebRuntime:
         """Before serving: connections and their supervision (embedded mode only)."""
         if self.registry is not None and self._celery_app is not None:
             host_on(self._celery_app, self.registry)
-        for supervisor in (self._beat, self._depth):
+        for supervisor in (self._beat, self._depth, self._alerts):
             if supervisor is not None:
                 supervisor.start()
 
     def stop(self) -> int:
         """After serving: the supervision ticks, then every connection. Returns how many
         connections it stopped."""
-        for supervisor in (self._beat, self._depth):
+        for supervisor in (self._beat, self._depth, self._alerts):
             if supervisor is not None:
                 supervisor.stop()
         if self.registry is None:
@@ -163,19 +165,23 @@ class WorkerRuntime:
         interest = depth_interest()
         self.registry = connection_registry(interest=interest)
         self._depth = DepthSupervisor(self.registry, interest)
+        self._alerts = AlertService()  # the leader among the workers evaluates alerts
         self._celery_app = celery_app
 
     def start(self) -> None:
         host_on(self._celery_app, self.registry)
         self._depth.start()
+        self._alerts.start()
 
     def request_stop(self, *, reason: str) -> None:
         """SIGTERM (warm shutdown): every connection starts saying goodbye at once..."""
         self._depth.stop()
+        self._alerts.stop()
         self.registry.request_stop_all(reason=reason)
 
     def stop(self, *, reason: str) -> None:
         """...and the worker waits for them: no thread, socket or lock outlives it."""
         self._depth.stop()
+        self._alerts.stop()
         self.registry.stop_all_streams(reason=reason, timeout=STOP_TIMEOUT_SECONDS)
         host_on(self._celery_app, None)

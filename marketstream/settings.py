@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "channels",
     "accounts",
     "orders",
+    "alerts",
     "prices",
     "screeners",
     "marketstream",
@@ -198,3 +199,6 @@ MARKETSTREAM_ENCRYPTION_KEY = os.environ.get("MARKETSTREAM_ENCRYPTION_KEY", "")
 DHANHQ_ORDER_FEED_URL = os.environ.get("DHANHQ_ORDER_FEED_URL", "wss://api-order-update.dhan.co")
 ORDER_FEED_START = os.environ.get("ORDER_FEED_START", "08:00")
 ORDER_FEED_END = os.environ.get("ORDER_FEED_END", "16:30")
+# Alert webhooks are retried 5 s, 10 s, 20 s ... (up to an hour) times this (tests: less).
+ALERT_WEBHOOK_RETRY_SCALE = float(os.environ.get("ALERT_WEBHOOK_RETRY_SCALE", "1"))
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from alerts import api as alert_api
 from marketstream.connections.control import ensure_stream
 from marketstream.connections.health import stream_rows
 from orders import views as order_views
@@ -17,6 +18,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("orders/", include("orders.urls")),
+    path("alerts/", include("alerts.urls")),
+    path("api/v1/alerts", alert_api.alerts_collection, name="alerts_api"),
+    path("api/v1/alerts/<int:alert_id>", alert_api.alert_item, name="alert_api"),
+    path("api/v1/alerts/<int:alert_id>/events", alert_api.alert_events, name="alert_events_api"),
     path("api/v1/orders", order_views.orders_api, name="orders_api"),
     path("api/v1/current_prices", price_views.current_prices, name="current_prices"),
     path("api/v1/quotes", price_views.quotes, name="quotes"),

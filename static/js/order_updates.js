@@ -1,6 +1,7 @@
-// A signed-in user's order updates on every page: its own socket to /ws/dashboard/
-// (`subscribe_orders`), a toast when an order fills, part-fills, is rejected or cancelled,
-// and on /orders/ the table kept live. Reconnects with jittered backoff.
+// A signed-in user's order updates and alert firings on every page: its own socket to
+// /ws/dashboard/ (`subscribe_orders`; alert firings come unasked), a toast when an order
+// fills, part-fills, is rejected or cancelled and when an alert fires, and on /orders/ the
+// table kept live. Reconnects with jittered backoff.
 
 const TOASTED = {partial_fill: "Part filled", traded: "Filled", rejected: "Rejected", cancelled: "Cancelled"};
 const TOAST_MS = 6000;
@@ -43,6 +44,16 @@ function toast(message) {
   setTimeout(() => div.remove(), TOAST_MS);
 }
 
+function alertToast(event) {
+  if (!toasts) return;
+  const div = document.createElement("div");
+  div.className = "toast alert";
+  div.textContent = `Alert: ${event.key} ${event.condition.replace("_", " ")} ${event.value}` +
+    ` (${event.previous_price} → ${event.price})${event.note ? `: ${event.note}` : ""}`;
+  toasts.append(div);
+  setTimeout(() => div.remove(), TOAST_MS);
+}
+
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/ws/dashboard/`);
@@ -58,6 +69,7 @@ function connect() {
       renderOrder(message.order);
       toast(message);
     }
+    if (message.type === "alert_triggered") alertToast(message.event);
   });
   ws.addEventListener("close", () => {
     const ceiling = Math.min(30000, 1000 * 2 ** Math.min(attempts, 10));

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.index import AlertIndex, Rule
+from alerts.index import AlertIndex, Rule, rule_fires
 
 PRICES = st.integers(min_value=1, max_value=40).map(lambda ticks: ticks * 0.05)
 CONDITIONS = st.sampled_from(["crosses_up", "crosses_down", "crosses", "above", "below"])
@@ -19,6 +19,10 @@ def fires(condition: str, level: float, last: float, new: float) -> bool:
         "above": last <= level < new,
         "below": last >= level > new,
     }[condition]
+
+
+def index_rule(rules, i: int) -> Rule:
+    return Rule(i, "NSE_EQ:1", rules[i][0], rules[i][1])
 
 
 @given(
@@ -39,6 +43,12 @@ def test_the_index_fires_exactly_what_the_definitions_say(rules, last, new, remo
         if i not in removed and fires(condition, level, last, new)
     )
     assert sorted(index.fired("NSE_EQ:1", last, new)) == expected
+    singles = [
+        i
+        for i in range(len(rules))
+        if i not in removed and rule_fires(index_rule(rules, i), last, new)
+    ]
+    assert singles == expected
     assert index.fired("NSE_EQ:2", last, new) == []  # another instrument's alerts only
 
 
