@@ -54,7 +54,8 @@ class AlertService:
         self.leading = threading.Event()
 
     def start(self) -> None:
-        self._thread.start()
+        if settings.MARKETSTREAM_ALERT_EVALUATOR:
+            self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()

@@ -199,6 +199,9 @@ MARKETSTREAM_ENCRYPTION_KEY = os.environ.get("MARKETSTREAM_ENCRYPTION_KEY", "")
 DHANHQ_ORDER_FEED_URL = os.environ.get("DHANHQ_ORDER_FEED_URL", "wss://api-order-update.dhan.co")
 ORDER_FEED_START = os.environ.get("ORDER_FEED_START", "08:00")
 ORDER_FEED_END = os.environ.get("ORDER_FEED_END", "16:30")
+# Whether this process (a worker, or the web process in embedded mode) competes to be the
+# alert evaluator: turn it off on workers that should only run feeds.
+MARKETSTREAM_ALERT_EVALUATOR = _env_bool("MARKETSTREAM_ALERT_EVALUATOR", True)
 # Alert webhooks are retried 5 s, 10 s, 20 s ... (up to an hour) times this (tests: less).
 ALERT_WEBHOOK_RETRY_SCALE = float(os.environ.get("ALERT_WEBHOOK_RETRY_SCALE", "1"))
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

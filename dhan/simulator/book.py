@@ -26,7 +26,8 @@ class PriceBook:
         self._base = base_prices
         self._rng = rng
         self._lock = threading.Lock()
-        self._state: dict[InstrumentKey, list] = {}  # key -> [grid, ticks, prev, open, hi, lo, vol]
+        self._state: dict[InstrumentKey, list] = {}
+        self._pinned: set[InstrumentKey] = set()  # key -> [grid, ticks, prev, open, hi, lo, vol]
 
     def _ensure(self, key: InstrumentKey) -> list:
         state = self._state.get(key)
@@ -44,9 +45,25 @@ class PriceBook:
     def _price(grid: TickGrid, ticks: int) -> float:
         return ticks * grid.units / grid.scale
 
+    def pin(self, key: InstrumentKey, price: float | None) -> None:
+        """Hold `key` at `price` (on its grid) until pinned elsewhere or unpinned (None):
+        tests drive the market to known prices."""
+        with self._lock:
+            state = self._ensure(key)
+            if price is None:
+                self._pinned.discard(key)
+                return
+            grid = state[0]
+            state[1] = max(1, round(price * grid.scale / grid.units))
+            state[4], state[5] = max(state[4], state[1]), min(state[5], state[1])
+            self._pinned.add(key)
+
     def step(self, key: InstrumentKey) -> float:
         with self._lock:
             state = self._ensure(key)
+            if key in self._pinned:
+                state[6] += 1
+                return self._price(state[0], state[1])
             state[1] = max(1, state[1] + self._rng.choice((-3, -2, -1, -1, 1, 1, 2, 3)))
             state[4], state[5] = max(state[4], state[1]), min(state[5], state[1])
             state[6] += self._rng.randint(1, 500)
