@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
 from celery import Celery
 from django.db import close_old_connections
@@ -24,6 +25,7 @@ from marketstream.connections.health import stream_rows
 from marketstream.connections.marketfeed import market_feed_factory
 from marketstream.connections.orderfeed import order_updates_factory
 from marketstream.connections.registry import ConnectionRegistry, host_on
+from portfolio.tasks import refresh_task
 from prices.cache import LocalPriceStore
 from prices.depthwatch import DepthInterest, LocalDepthInterest, depth_interest
 from prices.health import market_health
@@ -32,6 +34,7 @@ from prices.live import LivePrices, LivePricesMiddleware
 logger = logging.getLogger(__name__)
 
 SUPERVISE_INTERVAL_SECONDS = 5.0  # embedded mode's stand-in for beat (15 s there)
+PORTFOLIO_REFRESH_SECONDS = 300.0
 STOP_TIMEOUT_SECONDS = 10.0
 
 
@@ -67,10 +70,14 @@ class EmbeddedBeat:
         self._thread.start()
 
     def _run(self) -> None:
+        portfolios_at = 0.0
         while not self._stop.is_set():
             close_old_connections()
             try:
                 supervise()
+                if time.monotonic() - portfolios_at >= PORTFOLIO_REFRESH_SECONDS:
+                    portfolios_at = time.monotonic()
+                    refresh_task()  # beat's other job: every account's portfolio
             except Exception:  # one failed tick must not end supervision
                 logger.exception("supervision tick failed")
             self._stop.wait(self._interval)

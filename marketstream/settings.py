@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "accounts",
     "orders",
     "alerts",
+    "portfolio",
     "prices",
     "screeners",
     "marketstream",
@@ -141,6 +142,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ROUTES = {"marketstream.tasks.*": {"queue": "streams"}}
 CELERY_BEAT_SCHEDULE = {
     "supervise-streams": {"task": "marketstream.tasks.supervise_streams", "schedule": 15.0},
+    "refresh-portfolios": {"task": "portfolio.refresh", "schedule": 300.0},
 }
 
 # --- DhanHQ -------------------------------------------------------------------------

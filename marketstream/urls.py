@@ -9,6 +9,7 @@ from alerts import api as alert_api
 from marketstream.connections.control import ensure_stream
 from marketstream.connections.health import stream_rows
 from orders import views as order_views
+from portfolio import views as portfolio_views
 from prices import views as price_views
 
 urlpatterns = [
@@ -19,6 +20,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("orders/", include("orders.urls")),
     path("alerts/", include("alerts.urls")),
+    path("portfolio/", include("portfolio.urls")),
+    path("api/v1/portfolio", portfolio_views.portfolio_api, name="portfolio_api"),
     path("api/v1/alerts", alert_api.alerts_collection, name="alerts_api"),
     path("api/v1/alerts/<int:alert_id>", alert_api.alert_item, name="alert_api"),
     path("api/v1/alerts/<int:alert_id>/events", alert_api.alert_events, name="alert_events_api"),

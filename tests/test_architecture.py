@@ -11,7 +11,16 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("marketstream", "prices", "screeners", "orders", "alerts", "accounts", "dhan")
+PACKAGES = (
+    "marketstream",
+    "prices",
+    "screeners",
+    "orders",
+    "alerts",
+    "portfolio",
+    "accounts",
+    "dhan",
+)
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 40
 # A function may run longer only if it says why in a comment starting with this (a codec's

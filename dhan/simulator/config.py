@@ -28,6 +28,9 @@ class SimulatorConfig:
     rest_requests_per_second: float = 1.0  # /v2/marketfeed, per client id
     order_requests_per_second: float = 10.0  # /v2/orders, per client id
     order_step_seconds: float = 0.1  # the matching model's pace (an order moves a status)
+    # What each client id held at the open, for `GET /v2/holdings`:
+    # client id -> [{"key": "NSE_EQ:2885", "quantity": 10, "avg_cost": 1400.5}, ...]
+    holdings: dict[str, list[dict]] = field(default_factory=dict)
     seed: int | None = None
     pack_frames: bool = False  # several packets per frame (DhanHQ sends one; we must cope)
     # The feed's keepalive: DhanHQ pings every 10 s; tests make it strict (ping every 1 s,

@@ -120,6 +120,9 @@ class OrderBook:
         self.listener: Callable[[Order], None] | None = None
         self.history: list[tuple[str, str, str]] = []  # (client id, order id, status)
 
+    def symbol_of(self, key: InstrumentKey) -> str:
+        return self._symbol(key)
+
     # --- REST's questions ---------------------------------------------------------------
 
     def place(self, client_id: str, body: dict) -> Order:

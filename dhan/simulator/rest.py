@@ -29,12 +29,15 @@ from dhan.simulator.book import PriceBook
 from dhan.simulator.config import SimulatorConfig
 from dhan.simulator.orders import Order, OrderBook, OrderError
 from dhan.simulator.ordershapes import book_row
+from dhan.simulator.portfolio import holdings_rows, positions_rows
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 1
 KINDS = frozenset({"ltp", "ohlc", "quote"})
 ORDERS_PATH = "/v2/orders"
+POSITIONS_PATH, HOLDINGS_PATH = "/v2/positions", "/v2/holdings"
+PORTFOLIO_PATHS = (POSITIONS_PATH, HOLDINGS_PATH)
 CORRELATION_PATH = "/v2/orders/external/"
 ORDER_ERROR_MESSAGE = "Incorrect request for order and cannot be processed"
 
@@ -81,6 +84,8 @@ class RestServer:
         kind = route.rsplit("/", 1)[-1]
         market = route.startswith("/v2/marketfeed/") and kind in KINDS and method == "POST"
         orders = route == ORDERS_PATH or route.startswith(ORDERS_PATH + "/")
+        portfolio = route in PORTFOLIO_PATHS and method == "GET"
+        orders = orders or portfolio
         if not market and not orders:
             return HTTPStatus.NOT_FOUND, _error("DH-905", "Input_Exception", "no such API")
         client_id = headers.get("client-id", "")
@@ -96,7 +101,14 @@ class RestServer:
             )
         if market:
             return self._answer(kind, body)
+        if portfolio:
+            return HTTPStatus.OK, self._portfolio(route, client_id)
         return self._order_request(method, route, client_id, body)
+
+    def _portfolio(self, route: str, client_id: str) -> list[dict]:
+        if route == POSITIONS_PATH:
+            return positions_rows(self.orders.orders_of(client_id))
+        return holdings_rows(self.config.holdings.get(client_id, []), symbol=self.orders.symbol_of)
 
     def _within_rate(self, client_id: str) -> bool:
         with self._lock:

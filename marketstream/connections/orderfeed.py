@@ -24,6 +24,7 @@ from marketstream.connections.kinds import ORDER_KIND, ConnectionKind, KindFacto
 from marketstream.models import Stream
 from orders.ingest import record_all
 from orders.push import announce
+from portfolio.tasks import refresh_task
 from prices.calendar import order_feed_is_open
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class OrderUpdatesKind(ConnectionKind):
         (a failing REST call never holds the socket's events back; the writer retries)."""
         with self._lock:
             alerts, syncs_wanted = list(self._handed), self._syncs_wanted
-        announce(record_all(self.account, alerts, source="socket"))
+        self._announce(record_all(self.account, alerts, source="socket"))
         with self._lock:
             del self._handed[: len(alerts)]
         if self._syncs_done < syncs_wanted:
@@ -98,8 +99,14 @@ class OrderUpdatesKind(ConnectionKind):
                 access_token=self._credentials.access_token,
             )
             alerts = [alert_from_rest(row) for row in rows]
-            announce(record_all(self.account, alerts, source="rest"))
+            self._announce(record_all(self.account, alerts, source="rest"))
             self._syncs_done = syncs_wanted
+
+    def _announce(self, events: list) -> None:
+        """To the owner's browsers; and a fill changes the account's portfolio."""
+        announce(events)
+        if any(e.kind in ("traded", "partial_fill") for e in events):
+            refresh_task.delay(self.account.pk)
 
     def ended(self, error: Exception | None) -> None:
         if isinstance(error, FeedAuthError):
