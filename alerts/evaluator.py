@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -24,6 +24,7 @@ from django.utils import timezone
 from alerts.index import AlertIndex, Rule, rule_fires
 from alerts.models import PCT_CONDITIONS, Alert, AlertEvent, EvaluatorMark
 from prices.cache import PriceStore, price_store
+from prices.calendar import IST
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +42,13 @@ class Evaluator:
         self._watermark = None  # the newest `updated_at` loaded
         self._unmarked: set[str] = set()
         self._marked_at = 0.0
+        self.loaded_on = None  # the IST day of the last full load
 
     # --- alerts in and out ------------------------------------------------------------
 
     def load(self) -> list[AlertEvent]:
         """Every active alert, and the moves missed while no evaluator ran."""
+        self.loaded_on = datetime.now(IST).date()
         self.index = AlertIndex()
         alerts = list(Alert.objects.filter(status=Alert.Status.ACTIVE))
         keys = sorted({a.key for a in alerts})

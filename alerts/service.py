@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import uuid
+from datetime import datetime
 
 import redis
 from django.conf import settings
@@ -26,6 +27,7 @@ from alerts.evaluator import Evaluator
 from alerts.models import Alert
 from alerts.notify import notify
 from prices.cache import LIVE_UPDATES_CHANNEL, LocalPriceStore, redis_client
+from prices.calendar import IST
 
 logger = logging.getLogger(__name__)
 
@@ -151,4 +153,7 @@ class AlertService:
         Alert.objects.filter(status=Alert.Status.ACTIVE, expires_at__lte=timezone.now()).update(
             status=Alert.Status.EXPIRED, updated_at=timezone.now()
         )
-        evaluator.refresh()
+        if evaluator.loaded_on != datetime.now(IST).date():
+            evaluator.load()  # a new day: change_pct levels from the new previous close
+        else:
+            evaluator.refresh()
