@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from accounts.models import BrokerAccount
@@ -30,7 +31,9 @@ def want_order_stream(account: BrokerAccount) -> Stream:
             "desired_state": Stream.Desired.RUNNING if wanted else Stream.Desired.STOPPED,
         },
     )
-    if wanted and order_feed_is_open():
+    # Embedded mode has no worker to take a start: the web process's supervision starts
+    # it within seconds (a command's own process would not outlive it).
+    if wanted and order_feed_is_open() and settings.REDIS_URL:
         enqueue_start(stream.key)
     return stream
 
