@@ -1,7 +1,7 @@
 """`/ws/dashboard/` with order updates: the prices consumer plus `subscribe_orders` for a
 signed-in user (an ack, `orders_snapshot` of today's orders, then `order_update` for each
-event of that user's orders, once). Anonymous clients get an `error`. Routed in place of
-`prices.consumers.DashboardConsumer` (`marketstream/routing.py`)."""
+event of that user's orders, once). Anonymous clients get an `error`. Composed with the
+alerts and portfolio mixins in `marketstream.consumers`, which `/ws/dashboard/` routes to."""
 
 from __future__ import annotations
 
