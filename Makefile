@@ -63,5 +63,9 @@ lint: dev-venv
 test: dev-venv system-deps lint
 	$(PY) -m pytest -q -n 2
 
+# The fan-out's independent client is Node's `ws` (bench/node): node and npm from apt when
+# missing, `ws` from npm by bench/bench_clients.py.
 bench: dev-venv system-deps
+	command -v node >/dev/null && command -v npm >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends nodejs npm)
 	$(PY) bench/run.py

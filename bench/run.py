@@ -16,6 +16,7 @@ django.setup()
 from bench import (  # noqa: E402
     bench_alerts,
     bench_broadcast,
+    bench_clients,
     bench_codec,
     bench_connect,
     bench_distribution,
@@ -29,6 +30,7 @@ if __name__ == "__main__":
         ("broadcast", bench_broadcast),
         ("connect", bench_connect),
         ("alerts", bench_alerts),
+        ("clients", bench_clients),
     ):
         if not only or name in only:
             module.main()
