@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -43,6 +43,7 @@ class Evaluator:
         self._unmarked: set[str] = set()
         self._marked_at = 0.0
         self.loaded_on = None  # the IST day of the last full load
+        self._closes: dict[str, float] = {}  # previous closes, for change_pct levels
 
     # --- alerts in and out ------------------------------------------------------------
 
@@ -56,6 +57,7 @@ class Evaluator:
         known = self._store.read_quotes(keys)
         now_prices = {k: known.live.get(k) or known.last.get(k) for k in keys}
         self.last = {k: p for k, p in now_prices.items() if p is not None}
+        self._closes = dict(known.prev_close)  # one read for every change_pct alert
         self._watermark = max((a.updated_at for a in alerts), default=None)
         events = []
         for alert in alerts:
@@ -71,6 +73,10 @@ class Evaluator:
         changed = Alert.objects.all()
         if self._watermark is not None:
             changed = changed.filter(updated_at__gt=self._watermark)
+        changed = list(changed)
+        unknown = {a.key for a in changed if a.condition in PCT_CONDITIONS} - set(self._closes)
+        if unknown:
+            self._closes.update(self._store.read_quotes(sorted(unknown)).prev_close)
         events = []
         for alert in changed:
             self._watermark = max(self._watermark or alert.updated_at, alert.updated_at)
@@ -79,10 +85,6 @@ class Evaluator:
                 since = alert.created_price
                 events += self._add(alert, since=None if since is None else float(since))
         return events
-
-    def forget(self, alert_ids: Iterable[int]) -> None:
-        for alert_id in alert_ids:
-            self.index.remove(alert_id)
 
     def _add(self, alert: Alert, *, since: float | None) -> list[AlertEvent]:
         rule = self._rule(alert)
@@ -102,7 +104,7 @@ class Evaluator:
     def _rule(self, alert: Alert) -> Rule | None:
         level = float(alert.value)
         if alert.condition in PCT_CONDITIONS:
-            close = self._store.read_quotes([alert.key]).prev_close.get(alert.key)
+            close = self._closes.get(alert.key)
             if close is None:
                 return None  # no previous close yet: judged from the next load on
             level = close * (1 + level / 100)
