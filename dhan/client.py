@@ -89,6 +89,20 @@ async def open_socket(url: str, *, secret: str, what: str) -> websockets.ClientC
     return ws
 
 
+async def socket_frames(
+    ws: websockets.ClientConnection | None, *, what: str
+) -> AsyncIterator[bytes | str]:
+    """Every frame of a DhanHQ socket as received; its close is a FeedDisconnectedError
+    naming `what` (every kind's upstream reads its frames through this)."""
+    if ws is None:
+        raise FeedDisconnectedError("not connected")
+    while True:
+        try:
+            yield await ws.recv()
+        except ConnectionClosed as exc:
+            raise FeedDisconnectedError(f"{what} closed: {exc}") from None
+
+
 async def close_socket(ws: websockets.ClientConnection, *, goodbye: str | None = None) -> None:
     """Say goodbye when we can, then close; never waits past CLOSE_TIMEOUT_SECONDS each."""
     if goodbye is not None:
@@ -163,15 +177,9 @@ class FeedConnection:
         for message in unsubscribe_messages(keys, mode=mode):
             await self._send(message)
 
-    async def frames(self) -> AsyncIterator[bytes | str]:
+    def frames(self) -> AsyncIterator[bytes | str]:
         """Every frame as received, text or binary, until the socket closes."""
-        if self._ws is None:
-            raise FeedDisconnectedError("not connected")
-        while True:
-            try:
-                yield await self._ws.recv()
-            except ConnectionClosed as exc:
-                raise FeedDisconnectedError(f"feed closed: {exc}") from None
+        return socket_frames(self._ws, what="feed")
 
     def malformed(self, error: DecodeError | str) -> None:
         self.malformed_frames += 1

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from dhan.client import FeedCredentials, close_socket, open_socket
+from dhan.client import FeedCredentials, close_socket, open_socket, socket_frames
 from dhan.depth import SUBSCRIBE_DEPTH, UNSUBSCRIBE_DEPTH, depth_messages, depth_url
 from dhan.errors import FeedDisconnectedError
 from dhan.segments import InstrumentKey
@@ -44,15 +44,8 @@ class DepthConnection:
     async def unsubscribe(self, keys: Sequence[InstrumentKey]) -> None:
         await self._send(depth_messages(UNSUBSCRIBE_DEPTH, keys))
 
-    async def frames(self) -> AsyncIterator[bytes | str]:
-        """Every frame as received until the socket closes (then FeedDisconnectedError)."""
-        if self._ws is None:
-            raise FeedDisconnectedError("not connected")
-        while True:
-            try:
-                yield await self._ws.recv()
-            except ConnectionClosed as exc:
-                raise FeedDisconnectedError(f"depth feed closed: {exc}") from None
+    def frames(self) -> AsyncIterator[bytes | str]:
+        return socket_frames(self._ws, what="depth feed")
 
     async def close(self) -> None:
         ws, self._ws = self._ws, None

@@ -11,7 +11,7 @@ import websockets
 from dhanhq import DhanContext, dhanhq
 from websockets.exceptions import ConnectionClosed
 
-from dhan.client import FeedCredentials, close_socket, open_socket
+from dhan.client import FeedCredentials, close_socket, open_socket, socket_frames
 from dhan.errors import FeedDisconnectedError
 from dhan.orders import login_message
 from dhan.redact import redact
@@ -30,14 +30,8 @@ class OrderUpdateConnection:
         except ConnectionClosed as exc:
             raise FeedDisconnectedError(f"order socket closed at login: {exc.rcvd}") from None
 
-    async def frames(self) -> AsyncIterator[bytes | str]:
-        if self._ws is None:
-            raise FeedDisconnectedError("not connected")
-        while True:
-            try:
-                yield await self._ws.recv()
-            except ConnectionClosed as exc:
-                raise FeedDisconnectedError(f"order socket closed: {exc}") from None
+    def frames(self) -> AsyncIterator[bytes | str]:
+        return socket_frames(self._ws, what="order socket")
 
     async def close(self) -> None:
         ws, self._ws = self._ws, None
