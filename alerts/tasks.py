@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
 
+from alerts.api import event_json
 from alerts.models import AlertEvent
 
 logger = logging.getLogger(__name__)
@@ -27,19 +28,15 @@ GIVE_UP_AFTER_SECONDS = 3600
 MAX_RETRIES = 12  # 5 s doubling to 10 min: about an hour of tries
 
 
+WEBHOOK_FIELDS = (
+    "event_id", "alert_id", "key", "condition", "value", "previous_price", "price", "triggered_at",
+)  # fmt: skip
+
+
 def webhook_body(event: AlertEvent) -> bytes:
-    alert = event.alert
-    body = {
-        "event_id": str(event.event_id),
-        "alert_id": alert.pk,
-        "key": alert.key,
-        "condition": alert.condition,
-        "value": float(event.value),
-        "previous_price": float(event.previous_price),
-        "price": float(event.price),
-        "triggered_at": event.triggered_at.isoformat(),
-    }
-    return json.dumps(body, separators=(",", ":")).encode()
+    """The event as the API shows it, less what only its owner sees (note, attempts)."""
+    shown = event_json(event)
+    return json.dumps({k: shown[k] for k in WEBHOOK_FIELDS}, separators=(",", ":")).encode()
 
 
 def signature(secret: str, body: bytes) -> str:
