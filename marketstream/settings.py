@@ -110,10 +110,51 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
-# --- Redis, caches, channel layer, Celery -------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 
-if REDIS_URL:
+# --- Redis, caches, channel layer, Celery -------------------------------------------
+def _host_ports(value: str) -> list[tuple[str, int]]:
+    """`host:port,host:port` -> [(host, port), ...] (REDIS_SENTINELS)."""
+    pairs = []
+    for item in (v.strip() for v in value.split(",")):
+        if item:
+            host, _, port = item.rpartition(":")
+            pairs.append((host.strip("[]"), int(port)))
+    return pairs
+
+
+# High availability: REDIS_SENTINELS (and REDIS_SENTINEL_MASTER) instead of REDIS_URL puts
+# every Redis user behind Sentinel (README "Redis high availability").
+REDIS_SENTINELS = _host_ports(os.environ.get("REDIS_SENTINELS", ""))
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "").strip() or "mymaster"
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_SENTINELS:
+    REDIS_URL = "redis+sentinel://" + REDIS_SENTINEL_MASTER  # prices/redisconn.py
+
+if REDIS_SENTINELS:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://{REDIS_SENTINEL_MASTER}/0",
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.SentinelClient",
+                "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+                "SENTINELS": REDIS_SENTINELS,
+                "SOCKET_TIMEOUT": 5,
+                "SOCKET_CONNECT_TIMEOUT": 2,
+            },
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"sentinels": REDIS_SENTINELS, "master_name": REDIS_SENTINEL_MASTER}]
+            },
+        }
+    }
+    CELERY_BROKER_URL = ";".join(f"sentinel://{h}:{p}" for h, p in REDIS_SENTINELS)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"master_name": REDIS_SENTINEL_MASTER}
+elif REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
@@ -129,11 +170,12 @@ if REDIS_URL:
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
+    CELERY_BROKER_URL = REDIS_URL
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CELERY_BROKER_URL = "memory://localhost/"
 
-CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 # Embedded mode: tasks run in the calling process, so the feed thread lives in the web process.
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL

@@ -31,6 +31,7 @@ from redis.exceptions import LockError
 from prices.cache import LAST_HASH, LIVE_UPDATES_CHANNEL, LocalPriceStore
 from prices.depthwatch import DepthInterest
 from prices.health import market_health
+from prices.redisconn import async_redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class Broadcaster:
             listeners.remove(listener)
 
     async def _run_redis(self) -> None:
-        client = aioredis.Redis.from_url(settings.REDIS_URL)
+        client = async_redis_client(settings.REDIS_URL)
         ttl = max(LEADER_TTL_MIN_SECONDS, 3 * self.interval_seconds())
         lead = client.lock(LEADER_KEY, timeout=ttl)
         try:

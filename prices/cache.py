@@ -13,11 +13,12 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 
 import redis
 from django.conf import settings
 from django.core.cache import cache as django_cache
+
+from prices.redisconn import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +49,6 @@ def _json(record: dict) -> str:
 def format_price(price: float) -> str:
     """Snapped prices print exactly (1612.35); integers keep one decimal (152000.0)."""
     return repr(float(price))
-
-
-@lru_cache(maxsize=4)
-def redis_client(url: str) -> redis.Redis:
-    """One connection pool per URL per process (hiredis parses replies when installed)."""
-    return redis.Redis.from_url(
-        url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
-    )
 
 
 @dataclass(frozen=True, slots=True)
