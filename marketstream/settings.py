@@ -249,3 +249,10 @@ MARKETSTREAM_ALERT_EVALUATOR = _env_bool("MARKETSTREAM_ALERT_EVALUATOR", True)
 # Alert webhooks are retried 5 s, 10 s, 20 s ... (up to an hour) times this (tests: less).
 ALERT_WEBHOOK_RETRY_SCALE = float(os.environ.get("ALERT_WEBHOOK_RETRY_SCALE", "1"))
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+# WebSocket messages per connection (prices/consumers.py): a token bucket of this rate and
+# burst; a message over it gets an `error`, and a client still flooding after this many
+# refusals is closed with code 4429. A page sends a handful of messages a minute.
+WS_MESSAGES_PER_SECOND = float(os.environ.get("WS_MESSAGES_PER_SECOND", "10"))
+WS_MESSAGE_BURST = _env_int("WS_MESSAGE_BURST", 50)
+WS_FLOOD_REFUSALS_BEFORE_CLOSE = _env_int("WS_FLOOD_REFUSALS_BEFORE_CLOSE", 20)
