@@ -14,6 +14,7 @@ from marketstream.connections.control import (
 )
 from marketstream.connections.keys import StreamKeyError, parse_stream_key
 from marketstream.connections.kinds import ON_DEMAND_KINDS
+from marketstream.connections.liveness import locked_keys, shown_state
 from marketstream.models import Stream
 from prices.calendar import coverage_warning
 
@@ -23,7 +24,7 @@ class StreamAdmin(admin.ModelAdmin):
     change_list_template = "admin/marketstream/stream/change_list.html"
     list_display = (
         "key",
-        "state",
+        "shown_state",
         "desired_state",
         "instrument_count",
         "heartbeat_age",
@@ -47,6 +48,11 @@ class StreamAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # streams are created by start_stream, the pages and this list's actions
+
+    @admin.display(description="state", ordering="state")
+    def shown_state(self, stream: Stream) -> str:
+        """`worker_gone` for a row that says live while nobody holds its connection."""
+        return shown_state(stream, locked_keys([stream.key]))
 
     @admin.display(description="heartbeat age")
     def heartbeat_age(self, stream: Stream) -> str:

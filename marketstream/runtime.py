@@ -25,6 +25,7 @@ from marketstream.connections.health import stream_rows
 from marketstream.connections.marketfeed import market_feed_factory
 from marketstream.connections.orderfeed import order_updates_factory
 from marketstream.connections.registry import ConnectionRegistry, host_on
+from marketstream.connections.takeover import TakeoverWatcher
 from portfolio.tasks import refresh_task
 from prices.cache import LocalPriceStore
 from prices.depthwatch import DepthInterest, LocalDepthInterest, depth_interest
@@ -173,22 +174,26 @@ class WorkerRuntime:
         self.registry = connection_registry(interest=interest)
         self._depth = DepthSupervisor(self.registry, interest)
         self._alerts = AlertService()  # the leader among the workers evaluates alerts
+        self._takeover = TakeoverWatcher(self.registry)  # a dead worker's streams
         self._celery_app = celery_app
+
+    def _supervisors(self) -> tuple:
+        return (self._takeover, self._depth, self._alerts)
 
     def start(self) -> None:
         host_on(self._celery_app, self.registry)
-        self._depth.start()
-        self._alerts.start()
+        for supervisor in self._supervisors():
+            supervisor.start()
 
     def request_stop(self, *, reason: str) -> None:
         """SIGTERM (warm shutdown): every connection starts saying goodbye at once..."""
-        self._depth.stop()
-        self._alerts.stop()
+        for supervisor in self._supervisors():
+            supervisor.stop()
         self.registry.request_stop_all(reason=reason)
 
     def stop(self, *, reason: str) -> None:
         """...and the worker waits for them: no thread, socket or lock outlives it."""
-        self._depth.stop()
-        self._alerts.stop()
+        for supervisor in self._supervisors():
+            supervisor.stop()
         self.registry.stop_all_streams(reason=reason, timeout=STOP_TIMEOUT_SECONDS)
         host_on(self._celery_app, None)

@@ -8,7 +8,6 @@ directly. An operator's stop stays a stop: pages start only streams nobody stopp
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 import redis
 from django.conf import settings
@@ -22,6 +21,7 @@ from dhan.limits import MAX_INSTRUMENTS_PER_CONNECTION
 from dhan.requests import FeedMode
 from marketstream.connections.keys import StreamKeyError, StreamSpec, resolve_instruments
 from marketstream.connections.kinds import MARKET_FEED_KIND, ON_DEMAND_KINDS, ORDER_KIND
+from marketstream.connections.liveness import is_alive, locked_keys
 from marketstream.connections.queue import enqueue_start
 from marketstream.connections.records import LIVE_STATES
 from marketstream.models import Stream
@@ -29,7 +29,6 @@ from prices import calendar
 
 logger = logging.getLogger(__name__)
 
-STALE_HEARTBEAT_SECONDS = 60
 HOURS = {  # when beat keeps each kind running
     MARKET_FEED_KIND: lambda: calendar.market_is_open(),
     ORDER_KIND: lambda: calendar.order_feed_is_open(),
@@ -110,26 +109,45 @@ def request_stop_all() -> int:
     return Stream.objects.update(desired_state=Stream.Desired.STOPPED, updated_at=timezone.now())
 
 
-def is_alive(stream: Stream) -> bool:
-    if stream.state not in LIVE_STATES:
-        return False
-    fresh = timezone.now() - timedelta(seconds=STALE_HEARTBEAT_SECONDS)
-    return stream.last_heartbeat is not None and stream.last_heartbeat >= fresh
-
-
 def supervise() -> list[str]:
     """Beat's tick: (re)start every wanted stream that is not alive while its hours are
     open (the market's for feeds, the order feed's for order sockets; one start in flight
     per key). Returns the keys whose start it queued."""
-    open_kinds = [kind for kind, is_open in HOURS.items() if is_open()]
-    if not open_kinds:
+    kinds = open_kinds()
+    if not kinds:
         return []
     started = []
-    wanted = Stream.objects.filter(desired_state=Stream.Desired.RUNNING, kind__in=open_kinds)
-    for stream in wanted.exclude(kind__in=ON_DEMAND_KINDS):
-        if not is_alive(stream) and enqueue_start(stream.key):
+    wanted = list(wanted_streams(kinds))
+    locked = locked_keys(s.key for s in wanted)
+    for stream in wanted:
+        if not is_alive(stream, locked, read=False) and enqueue_start(stream.key):
             started.append(stream.key)
     return started
+
+
+def open_kinds() -> list[str]:
+    """The supervised kinds whose hours are open now."""
+    return [kind for kind, is_open in HOURS.items() if is_open()]
+
+
+def wanted_streams(kinds: list[str]):
+    """Streams operators want running, of these kinds, that supervision starts (on-demand
+    connections have their own supervisor)."""
+    wanted = Stream.objects.filter(desired_state=Stream.Desired.RUNNING, kind__in=kinds)
+    return wanted.exclude(kind__in=ON_DEMAND_KINDS)
+
+
+def orphans() -> list[str]:
+    """Wanted streams in their hours whose row says live but whose lock has lapsed: their
+    worker is gone (full stack only; embedded mode has no other process to take over)."""
+    kinds = open_kinds()
+    if not kinds or not settings.REDIS_URL:
+        return []
+    live = [s for s in wanted_streams(kinds) if s.state in LIVE_STATES]
+    locked = locked_keys(s.key for s in live)
+    if locked is None:
+        return []  # Redis unreadable: nobody can take a lock now anyway
+    return [s.key for s in live if s.key not in locked]
 
 
 def request_restart(key: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from marketstream.connections.liveness import locked_keys, shown_state
 from marketstream.models import Stream
 from prices.health import StreamHealth
 
@@ -14,11 +15,13 @@ def _age(now: datetime, moment: datetime | None) -> float | None:
 
 def stream_rows(*, now: datetime) -> list[StreamHealth]:
     """One row per stream, for the health endpoint, the broadcaster and `stream_status`."""
+    streams = list(Stream.objects.all())
+    locked = locked_keys(s.key for s in streams)
     return [
         StreamHealth(
             key=s.key,
             kind=s.kind,
-            state=s.state,
+            state=shown_state(s, locked),
             desired_state=s.desired_state,
             instruments=s.instrument_count,
             ticks_received=s.ticks_received,
@@ -29,5 +32,5 @@ def stream_rows(*, now: datetime) -> list[StreamHealth]:
             last_error=s.last_error,
             stopped_reason=s.stopped_reason,
         )
-        for s in Stream.objects.all()
+        for s in streams
     ]

@@ -16,7 +16,9 @@ from dhan.limits import MAX_CONNECTIONS_PER_CLIENT
 
 logger = logging.getLogger(__name__)
 
-LOCK_TTL_SECONDS = 30  # renewed every control check by the connection thread
+# Renewed every control check (a second) by the connection thread; a dead worker's lapse
+# within this, and another worker takes its streams over (takeover.py).
+LOCK_TTL_SECONDS = 10
 KEY_LOCK_PREFIX = "market_stream:lock:"
 SLOT_LOCK_PREFIX = "market_stream:connection:"
 
@@ -100,8 +102,8 @@ class ConnectionLocks:
     def renew(self) -> bool:
         """False only when another connection holds this key (or every slot) now.
 
-        Redis unreachable: keep going; nobody can take the locks while it is down, and the
-        stream's heartbeat (in the database) keeps supervision from starting another.
+        Redis unreachable: keep going; nobody can take the locks while it is down, and
+        supervision judges by the heartbeat (in the database) meanwhile (liveness.py).
         Locks gone when it is back (a restart, or down longer than their TTL): take them
         again if they are free."""
         if self._client is None:

@@ -6,6 +6,7 @@ import json
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from marketstream.connections.liveness import locked_keys, shown_state
 from marketstream.models import Stream
 from prices.calendar import coverage_warning
 
@@ -21,12 +22,12 @@ COLUMNS = (
 )
 
 
-def _row(stream: Stream, now) -> dict:
+def _row(stream: Stream, now, locked: set[str] | None) -> dict:
     beat = stream.last_heartbeat
     return {
         "key": stream.key,
         "kind": stream.kind,
-        "state": stream.state,
+        "state": shown_state(stream, locked),  # worker_gone: a live row nobody runs
         "desired": stream.desired_state,
         "instruments": stream.instrument_count,
         "heartbeat_age_s": round((now - beat).total_seconds(), 1) if beat else None,
@@ -50,7 +51,9 @@ class Command(BaseCommand):
         if warning:
             self.stderr.write(f"warning: {warning}")
         now = timezone.now()
-        rows = [_row(s, now) for s in Stream.objects.all()]
+        streams = list(Stream.objects.all())
+        locked = locked_keys(s.key for s in streams)
+        rows = [_row(s, now, locked) for s in streams]
         if as_json:
             self.stdout.write(json.dumps(rows, indent=1))
             return
