@@ -16,6 +16,10 @@ DEMO_ENV := DEV_MODE=true DJANGO_DEBUG=true DHANHQ_FEED_URL=ws://127.0.0.1:$(SIM
 	DHANHQ_API_URL=http://127.0.0.1:$(shell echo $$(($(SIM_PORT) + 1)))/v2 \
 	DHANHQ_CLIENT_ID=1000000001 DHANHQ_ACCESS_TOKEN=demo-token
 
+# Local checks, tests and benchmarks run with DEBUG off, as production does, on plain HTTP.
+LOCAL_ENV := DJANGO_SECRET_KEY=local-checks-only-never-deployed DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1 \
+	DJANGO_HTTPS=off
+
 .PHONY: run test bench lint system-deps venv dev-venv
 
 venv: $(STAMP)
@@ -57,8 +61,8 @@ lint: dev-venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(PY) manage.py check
-	$(PY) manage.py makemigrations --check --dry-run
+	$(LOCAL_ENV) $(PY) manage.py check
+	$(LOCAL_ENV) $(PY) manage.py makemigrations --check --dry-run
 
 test: dev-venv system-deps lint
 	$(PY) -m pytest -q -n 2
@@ -68,4 +72,4 @@ test: dev-venv system-deps lint
 bench: dev-venv system-deps
 	command -v node >/dev/null && command -v npm >/dev/null || \
 		(apt-get update && apt-get install -y --no-install-recommends nodejs npm)
-	$(PY) bench/run.py
+	$(LOCAL_ENV) $(PY) bench/run.py

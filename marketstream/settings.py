@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -24,15 +26,54 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
 # Off unless asked for: a debug page shows settings (the Redis URL with its password among
 # them) to whoever triggers an error. `make run` asks for it for the demo.
 DEBUG = _env_bool("DJANGO_DEBUG", False)
+# Published in this repository, so it signs nothing outside development.
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - refused in production
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip() or DEVELOPMENT_SECRET_KEY
 # The hosts this site answers as, and the only Origins its WebSocket accepts
-# (marketstream/origins.py): set DJANGO_ALLOWED_HOSTS to the public host name(s).
+# (marketstream/origins.py): the public host name(s).
 ALLOWED_HOSTS = [
-    h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h
+    h.strip()
+    for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    if h.strip()
 ]
+if not DEBUG:
+    # Production refuses to start on development defaults (README "Production").
+    _missing = [n for n in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS") if not os.environ.get(n)]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"DEBUG is off (production) and {' and '.join(_missing)} "
+            f"{'is' if len(_missing) == 1 else 'are'} not set: set them, or DJANGO_DEBUG=true "
+            "for development"
+        )
+    if SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is the development key published with the source: generate "
+            "one (python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+        )
+
+# HTTPS (with DEBUG off): `on` (default) redirects HTTP to HTTPS, sends HSTS and marks
+# cookies secure; `proxy` trusts X-Forwarded-Proto from a TLS-terminating proxy that does
+# the redirect itself; `off` serves plain HTTP (local testing only: check --deploy warns).
+HTTPS = os.environ.get("DJANGO_HTTPS", "on").strip().lower() or "on"
+if HTTPS not in {"on", "proxy", "off"}:
+    raise ImproperlyConfigured(f"DJANGO_HTTPS must be on, proxy or off, not {HTTPS!r}")
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if not DEBUG and HTTPS != "off":
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = _env_int("DJANGO_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("DJANGO_HSTS_PRELOAD", True)
+    SECURE_SSL_REDIRECT = HTTPS == "on"
+    if HTTPS == "proxy":
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+        SILENCED_SYSTEM_CHECKS.append("security.W008")  # the proxy redirects to HTTPS
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "daphne",
@@ -43,6 +84,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "django_ratelimit",
     "accounts",
     "orders",
     "alerts",
@@ -54,15 +96,32 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
+    "marketstream.ratelimit.ApiRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Pages load only their own scripts, styles and sockets: no inline script or style anywhere.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],  # fetch and the same-origin WebSocket (ws:/wss: under CSP 3)
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "marketstream.urls"
 LOGIN_URL = "accounts:login"
@@ -173,6 +232,8 @@ elif REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Embedded mode is one process: its local cache is shared by everything that counts.
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CELERY_BROKER_URL = "memory://localhost/"
 
@@ -256,3 +317,10 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.conso
 WS_MESSAGES_PER_SECOND = float(os.environ.get("WS_MESSAGES_PER_SECOND", "10"))
 WS_MESSAGE_BURST = _env_int("WS_MESSAGE_BURST", 50)
 WS_FLOOD_REFUSALS_BEFORE_CLOSE = _env_int("WS_FLOOD_REFUSALS_BEFORE_CLOSE", 20)
+
+# JSON API rate limits (marketstream/ratelimit.py): `N/s|m|h|d`, empty to turn one off.
+API_RATE_LIMIT_PER_IP = os.environ.get("API_RATE_LIMIT_PER_IP", "1200/m").strip()
+API_RATE_LIMIT_PER_USER = os.environ.get("API_RATE_LIMIT_PER_USER", "600/m").strip()
+# Behind a proxy, the request header with the client's address (e.g. HTTP_X_FORWARDED_FOR,
+# which the proxy must overwrite, not append to); unset: the socket's peer address.
+RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY", "").strip() or None

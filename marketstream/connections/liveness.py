@@ -62,7 +62,8 @@ def is_alive(stream: Stream, locked: set[str] | None = None, *, read: bool = Tru
 
 
 def shown_state(stream: Stream, locked: set[str] | None) -> str:
-    """The state operators see: `worker_gone` for a live row nobody runs any more."""
-    if stream.state in LIVE_STATES and not is_alive(stream, locked, read=False):
+    """The state operators see: `worker_gone` for a live row whose lock nobody holds (full
+    stack; where locks cannot be read, the row's own state)."""
+    if locked is not None and stream.state in LIVE_STATES and stream.key not in locked:
         return WORKER_GONE
     return stream.state
