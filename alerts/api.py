@@ -1,6 +1,7 @@
-"""The alerts JSON API: `POST/GET /api/v1/alerts`, `DELETE /api/v1/alerts/<id>`,
-`GET /api/v1/alerts/<id>/events`. A user's own alerts only. Callers are the session's
-user (CSRF checked, as for any form) or a script with `Authorization: Token <key>`."""
+"""The alerts JSON API: `POST/GET /api/v1/alerts`, `GET/DELETE /api/v1/alerts/<id>`,
+`GET /api/v1/alerts/<id>/events`: a django-ninja router, mounted by the project's API
+behind session (CSRF checked for writes) or `Authorization: Token <key>` authentication,
+so `request.auth` is the user. A user's own alerts only: another's is "not found"."""
 
 from __future__ import annotations
 
@@ -8,33 +9,28 @@ import json
 
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
+from ninja import Field, Router, Schema
 
-from alerts.models import Alert, AlertEvent, ApiToken
+from alerts.models import CONDITIONS, Alert, AlertEvent, ApiToken
 from alerts.validation import AlertInput, AlertInputError, parse_alert
 from prices.cache import price_store
+from prices.schemas import Error
+
+router = Router(tags=["alerts"])
 
 
 def _error(message: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def api_user(request: HttpRequest):
-    """(user, by_token) or (None, False)."""
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Token "):
-        token = (
-            ApiToken.objects.select_related("user")
-            .filter(digest=ApiToken.digest_of(header[6:].strip()))
-            .first()
-        )
-        if token is None or not token.user.is_active:
-            return None, False
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-        return token.user, True
-    return (request.user, False) if request.user.is_authenticated else (None, False)
+def user_for_token(key: str):
+    """The active user whose API token this is (recording its use), or None."""
+    token = ApiToken.objects.select_related("user").filter(digest=ApiToken.digest_of(key)).first()
+    if token is None or not token.user.is_active:
+        return None
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return token.user
 
 
 def alert_json(alert: Alert) -> dict:
@@ -91,53 +87,137 @@ def create_alert(user, data: AlertInput) -> Alert:
     return alert
 
 
-@csrf_exempt  # checked below for the session's user; a token is not a cookie
-def alerts_collection(request: HttpRequest) -> JsonResponse:
-    user, by_token = api_user(request)
-    if user is None:
-        return _error("authentication required", 401)
-    if request.method == "GET":
-        return JsonResponse({"alerts": [alert_json(a) for a in Alert.objects.filter(user=user)]})
-    if request.method != "POST":
-        return _error("use GET or POST", 405)
-    if not by_token and (
-        refused := CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
-    ):
-        return refused
+ISO = {"format": "date-time"}
+
+
+class WebhookOut(Schema):
+    url: str
+
+
+class AlertOut(Schema):
+    id: int
+    key: str
+    condition: str = Field(description=" | ".join(CONDITIONS))
+    value: float
+    frequency: str = Field(description="once or every_time")
+    cooldown_seconds: int
+    expires_at: str | None = Field(json_schema_extra=ISO)
+    note: str
+    webhook: WebhookOut | None = Field(description="its secret is never shown")
+    status: str = Field(description="active, triggered or expired")
+    created_at: str = Field(json_schema_extra=ISO)
+
+
+class AlertEnvelope(Schema):
+    alert: AlertOut
+
+
+class AlertList(Schema):
+    alerts: list[AlertOut]
+
+
+class EventOut(Schema):
+    event_id: str
+    alert_id: int
+    key: str
+    condition: str
+    value: float
+    previous_price: float
+    price: float
+    triggered_at: str = Field(json_schema_extra=ISO)
+    note: str
+    webhook: str
+    attempts: int
+
+
+class EventList(Schema):
+    events: list[EventOut]
+
+
+class Deleted(Schema):
+    deleted: int
+
+
+# The body is parsed by alerts/validation.py (its messages are the API's 400s); this is
+# its description for OpenAPI.
+ALERT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["key", "condition", "value"],
+                "properties": {
+                    "key": {"type": "string", "example": "NSE_EQ:2885"},
+                    "condition": {"type": "string", "enum": list(CONDITIONS)},
+                    "value": {"type": "number"},
+                    "frequency": {"type": "string", "enum": ["once", "every_time"]},
+                    "cooldown_seconds": {"type": "integer", "default": 60},
+                    "expires_at": {"type": ["string", "null"], "format": "date-time"},
+                    "note": {"type": "string"},
+                    "webhook": {
+                        "type": ["object", "null"],
+                        "properties": {"url": {"type": "string"}, "secret": {"type": "string"}},
+                    },
+                },
+            }
+        }
+    },
+}
+
+
+@router.get("/alerts", response={200: AlertList, 401: Error}, url_name="alerts_api")
+def list_alerts(request: HttpRequest) -> JsonResponse:
+    alerts = Alert.objects.filter(user=request.auth)
+    return JsonResponse({"alerts": [alert_json(a) for a in alerts]})
+
+
+@router.post(
+    "/alerts",
+    response={201: AlertEnvelope, 400: Error, 401: Error, 403: Error},
+    openapi_extra={"requestBody": ALERT_BODY},
+)
+def add_alert(request: HttpRequest) -> JsonResponse:
     try:
-        body = json.loads(request.body or b"null")
-        data = parse_alert(body)
+        data = parse_alert(json.loads(request.body or b"null"))
     except ValueError as exc:  # JSON errors and AlertInputError
         message = str(exc) if isinstance(exc, AlertInputError) else "the body is not JSON"
         return _error(message)
-    return JsonResponse({"alert": alert_json(create_alert(user, data))}, status=201)
+    return JsonResponse({"alert": alert_json(create_alert(request.auth, data))}, status=201)
 
 
-@csrf_exempt
-def alert_item(request: HttpRequest, alert_id: int) -> JsonResponse:
-    user, by_token = api_user(request)
-    if user is None:
-        return _error("authentication required", 401)
-    alert = Alert.objects.filter(pk=alert_id, user=user).first()  # another's: not found
+def _own(request: HttpRequest, alert_id: int) -> Alert | None:
+    return Alert.objects.filter(pk=alert_id, user=request.auth).first()
+
+
+@router.get(
+    "/alerts/{alert_id}",
+    response={200: AlertEnvelope, 401: Error, 404: Error},
+    url_name="alert_api",
+)
+def get_alert(request: HttpRequest, alert_id: int) -> JsonResponse:
+    alert = _own(request, alert_id)
     if alert is None:
         return _error(f"no alert {alert_id}", 404)
-    if request.method == "GET":
-        return JsonResponse({"alert": alert_json(alert)})
-    if request.method != "DELETE":
-        return _error("use GET or DELETE", 405)
-    if not by_token and (
-        refused := CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})
-    ):
-        return refused
+    return JsonResponse({"alert": alert_json(alert)})
+
+
+@router.delete("/alerts/{alert_id}", response={200: Deleted, 401: Error, 403: Error, 404: Error})
+def delete_alert(request: HttpRequest, alert_id: int) -> JsonResponse:
+    alert = _own(request, alert_id)
+    if alert is None:
+        return _error(f"no alert {alert_id}", 404)
     alert.delete()
     return JsonResponse({"deleted": alert_id})
 
 
+@router.get(
+    "/alerts/{alert_id}/events",
+    response={200: EventList, 401: Error, 404: Error},
+    url_name="alert_events_api",
+)
 def alert_events(request: HttpRequest, alert_id: int) -> JsonResponse:
-    user, _ = api_user(request)
-    if user is None:
-        return _error("authentication required", 401)
-    alert = Alert.objects.filter(pk=alert_id, user=user).first()
+    alert = _own(request, alert_id)
     if alert is None:
         return _error(f"no alert {alert_id}", 404)
     return JsonResponse({"events": [event_json(e) for e in alert.events.select_related("alert")]})

@@ -16,6 +16,7 @@ from prices.models import Instrument
 
 MAX_NOTE = 200
 MAX_COOLDOWN_SECONDS = 7 * 24 * 3600
+MAX_PRICE = Decimal(10**9)  # above any listed price; the column holds 10 integer digits
 FIELDS = {
     "key",
     "condition",
@@ -75,6 +76,8 @@ def _value(raw: object, condition: str, instrument: Instrument) -> Decimal:
         return value
     if value <= 0:
         raise AlertInputError("a price level must be positive")
+    if value >= MAX_PRICE:
+        raise AlertInputError(f"a price level must be below {MAX_PRICE:,}")
     if value % instrument.tick_size:
         tick = instrument.tick_size.normalize()
         raise AlertInputError(f"{value} is not on {instrument.trading_symbol}'s tick grid ({tick})")

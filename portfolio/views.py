@@ -1,12 +1,12 @@
-"""The signed-in user's portfolio: `/portfolio/` (live) and `GET /api/v1/portfolio`
-(401 JSON for anonymous clients), valued on the cached prices."""
+"""The signed-in user's portfolio, valued on the cached prices: `/portfolio/` (live) and
+what `GET /api/v1/portfolio` (portfolio/api.py) answers."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -43,13 +43,6 @@ def as_json(portfolio: dict) -> dict:
         "holdings": [{k: text(v) for k, v in row.items()} for row in portfolio["holdings"]],
         "totals": {k: text(v) for k, v in portfolio["totals"].items()},
     }
-
-
-@require_GET
-def portfolio_api(request: HttpRequest) -> JsonResponse:
-    if not request.user.is_authenticated:
-        return JsonResponse({"error": "authentication required"}, status=401)
-    return JsonResponse(as_json(portfolio_of(request.user.pk)))
 
 
 @login_required

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
 
-from prices import views as price_views
+from marketstream.api import api
 from prices.models import Instrument
 from prices.sink import PriceSink
 from screeners.models import ScreenerResult, ScreenerRun
@@ -27,9 +27,7 @@ def record_start(*, screener_type: str) -> str:
 # The project's URLconf gives the pages the stream layer's starter; this one records.
 urlpatterns = [
     path("screeners/", include("screeners.urls"), {"ensure_stream": record_start}),
-    path("api/v1/current_prices", price_views.current_prices, name="current_prices"),
-    path("api/v1/quotes", price_views.quotes, name="quotes"),
-    path("api/v1/depth", price_views.depth, name="depth"),
+    path("api/v1/", api.urls),
     path("accounts/", include("accounts.urls")),  # the top bar's sign-in link
 ]
 

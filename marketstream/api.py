@@ -1,0 +1,118 @@
+"""The JSON API, `/api/v1/`: the apps' django-ninja routers under one `NinjaAPI`, which
+describes them as OpenAPI 3 at `/api/v1/openapi.json` (from the operations' signatures and
+response schemas: nothing is written by hand but the alert body's description).
+
+Every error is `{"error": "..."}` (ninja's own `{"detail": ...}` answers are rewritten
+here); the user's endpoints (orders, portfolio, alerts) take the session, with CSRF checked
+on writes, or `Authorization: Token <key>` (`create_api_token`). Rate limits are applied
+before any of this, by marketstream/ratelimit.py.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import APIKeyHeader, django_auth
+
+from alerts.api import router as alerts_router
+from alerts.api import user_for_token
+from marketstream.connections.health import stream_rows
+from orders.api import router as orders_router
+from portfolio.api import router as portfolio_router
+from prices.endpoints import router as prices_router
+from prices.health import market_health
+from prices.schemas import Health
+
+
+class TokenAuth(APIKeyHeader):
+    """`Authorization: Token <key>`: a script's key (its SHA-256 is what is stored)."""
+
+    param_name = "Authorization"
+
+    def authenticate(self, request: HttpRequest, key: str | None):
+        if not key or not key.startswith("Token "):
+            return None
+        return user_for_token(key[6:].strip())
+
+
+USER_AUTH = [TokenAuth(), django_auth]
+ERROR_RESPONSE = {
+    "description": "Bad Request",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+RATE_LIMITED = {
+    "description": "Too Many Requests (marketstream/ratelimit.py)",
+    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+class MarketStreamAPI(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        """What is answered in front of the operations, added to each: 429 (the rate limit),
+        400 where a parameter or body can be invalid (`_invalid` below), and 401 when the
+        deployment requires a login for everything."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        unauthenticated = dict(schema["paths"].get("/api/v1/orders", {}).get("get", {}))
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                operation["responses"].setdefault("429", RATE_LIMITED)
+                if operation.get("parameters") or operation.get("requestBody"):
+                    operation["responses"].setdefault("400", ERROR_RESPONSE)
+                if settings.MARKETSTREAM_LOGIN_REQUIRED and unauthenticated:
+                    operation["responses"].setdefault("401", unauthenticated["responses"]["401"])
+        return schema
+
+
+api = MarketStreamAPI(
+    title="MarketStream API",
+    version="1",
+    description="Live Indian-market prices, quotes and depth from DhanHQ; a user's orders, "
+    'alerts and portfolio. Errors are `{"error": "..."}`; rate-limited requests get 429 '
+    "with `Retry-After`.",
+    urls_namespace="api",
+    docs_url=None,  # Swagger UI loads scripts from a CDN: not under our CSP
+)
+api.add_router("", prices_router)
+api.add_router("", orders_router, auth=USER_AUTH)
+api.add_router("", portfolio_router, auth=USER_AUTH)
+api.add_router("", alerts_router, auth=USER_AUTH)
+
+
+@api.get(
+    "/health/market_stream",
+    response={200: Health},
+    url_name="market_stream_health",
+    tags=["health"],
+    summary="Feed health",
+)
+def market_stream_health(request: HttpRequest) -> JsonResponse:
+    """The feed's health, the streams as the stream layer reports them; always JSON, Redis
+    down included."""
+    return JsonResponse(market_health(rows=stream_rows).as_json())
+
+
+def _error(request: HttpRequest, message: str, status: int) -> HttpResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, "authentication required", 401)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return _error(request, str(exc), exc.status_code)
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    """A parameter of the wrong type (an alert id that is not a number, say)."""
+    where = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+        for e in exc.errors
+    )
+    return _error(request, f"invalid request: {where}", 400)

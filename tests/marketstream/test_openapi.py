@@ -1,0 +1,116 @@
+"""The JSON API's OpenAPI description, checked against the running API by schemathesis
+(an independent fuzzer): a real web process streaming from the simulator, every operation
+called with generated and example requests, as a user with an API token. No 500, no
+response outside its schema, no status code the description does not list."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import (
+    ManagedProcess,
+    free_port,
+    manage,
+    manage_env,
+    simulator_args,
+    wait_for_port,
+    wait_until,
+)
+
+CHECKS = (
+    "not_a_server_error,response_schema_conformance,status_code_conformance,"
+    "content_type_conformance"
+)
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - 127.0.0.1 only
+        return json.loads(response.read())
+
+
+def test_the_description_covers_the_contract_and_holds_under_schemathesis(tmp_path, processes):
+    sim_port, rest_port, web_port = free_port(), free_port(), free_port()
+    env = manage_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'api.sqlite3'}",
+        DEV_MODE="true",
+        DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}",
+        DHANHQ_API_URL=f"http://127.0.0.1:{rest_port}/v2",
+        DHANHQ_CLIENT_ID="1000000001",
+        DHANHQ_ACCESS_TOKEN="demo-token",
+        DHANHQ_WS_MODE="full",  # quotes and 5-level books to describe
+        API_RATE_LIMIT_PER_IP="",  # the fuzzer is one client sending thousands of requests
+        API_RATE_LIMIT_PER_USER="",
+    )
+    for command in ("migrate", "load_instruments", "load_screeners"):
+        manage(command, env=env)
+    manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        "User.objects.create_user('fuzz', password='fuzz-password-1')",
+        env=env,
+    )
+    token = manage("create_api_token", "--user", "fuzz", env=env).strip().split()[-1]
+    sim = ManagedProcess(simulator_args(sim_port, rest_port, rate=5), env=env, log=tmp_path / "s")
+    processes.append(sim)
+    wait_for_port(sim_port, process=sim)
+    web = ManagedProcess(
+        [sys.executable, "manage.py", "run_web", "--port", str(web_port), "--demo-streams"],
+        env=env,
+        log=tmp_path / "web.log",
+    )
+    processes.append(web)
+    wait_for_port(web_port, process=web)
+    base = f"http://127.0.0.1:{web_port}/api/v1"
+    wait_until(lambda: get_json(f"{base}/quotes?keys=NSE_EQ:2885")["quotes"], what="quotes cached")
+
+    paths = set(get_json(f"{base}/openapi.json")["paths"])
+    contract = {
+        "current_prices",
+        "quotes",
+        "depth",
+        "health/market_stream",
+        "orders",
+        "alerts",
+        "alerts/{alert_id}",
+        "alerts/{alert_id}/events",
+        "portfolio",
+    }
+    assert {f"/api/v1/{p}" for p in contract} <= paths
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("schemathesis")),
+            "run",
+            f"{base}/openapi.json",
+            "--checks",
+            CHECKS,
+            "--header",
+            f"Authorization: Token {token}",
+            "--max-examples",
+            "40",
+            "--seed",
+            "20261124",
+            "--workers",
+            "2",
+            "--request-timeout",
+            "10",
+            "--suppress-health-check",
+            "all",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=env,
+        cwd=tmp_path,  # its reports directory
+    )
+    print(f"schemathesis: {time.monotonic() - started:.1f} s\n{done.stdout[-1500:]}")
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert "No issues found" in done.stdout or "passed" in done.stdout
+    assert "Traceback" not in web.output()
