@@ -94,9 +94,11 @@ def status(page: Page) -> str:
     return page.locator("#feed-status").get_attribute("data-status") or ""
 
 
+# Predicates are functions, not expression strings: Playwright evaluates a string with
+# eval(), which the pages' Content-Security-Policy refuses (as it should).
 def wait_for_status(page: Page, wanted: str, *, timeout_ms: int = 20_000) -> None:
     page.wait_for_function(
-        f"document.getElementById('feed-status').dataset.status === {json.dumps(wanted)}",
+        f"() => document.getElementById('feed-status').dataset.status === {json.dumps(wanted)}",
         timeout=timeout_ms,
     )
 
@@ -122,14 +124,14 @@ def test_price_cells_change_and_flash_within_seconds_of_page_load(site, page, sc
     texts = page.locator(".js-ltp-cell").all_inner_texts()
     page.wait_for_selector(".js-ltp-cell.flash", timeout=10_000)
     page.wait_for_function(
-        f"[...document.querySelectorAll('.js-ltp-cell')].some("
+        f"() => [...document.querySelectorAll('.js-ltp-cell')].some("
         f"(c, i) => c.textContent.trim() !== {json.dumps(texts)}[i] && c.textContent !== '—')",
         timeout=10_000,
     )
     assert page.locator(".js-ltp-cell.up, .js-ltp-cell.down").count() > 0
     # The streams run in quote mode: the day's volume, high and low arrive live too.
     page.wait_for_function(
-        "[...document.querySelectorAll('.js-quote-cell[data-field=volume]')]"
+        "() => [...document.querySelectorAll('.js-quote-cell[data-field=volume]')]"
         ".some(c => Number(c.textContent.replaceAll(',', '')) > 0)",
         timeout=10_000,
     )
@@ -157,7 +159,7 @@ def test_blocked_websocket_falls_back_to_polling_and_returns_to_the_socket(site,
     assert "Polling" in page.locator("#feed-status").inner_text()
     texts = page.locator(".js-ltp-cell").all_inner_texts()
     page.wait_for_function(
-        f"[...document.querySelectorAll('.js-ltp-cell')].some("
+        f"() => [...document.querySelectorAll('.js-ltp-cell')].some("
         f"(c, i) => c.textContent.trim() !== {json.dumps(texts)}[i])",
         timeout=10_000,
     )
@@ -238,12 +240,13 @@ def test_index_strip_moves_and_a_rows_panel_shows_twenty_live_levels(site, page)
     wait_for_status(page, "live")
     strip = "#index-strip .js-ltp-cell"
     page.wait_for_function(
-        f"[...document.querySelectorAll('{strip}')].every(c => c.dataset.price !== undefined)",
+        f"() => [...document.querySelectorAll('{strip}')]"
+        ".every(c => c.dataset.price !== undefined)",
         timeout=20_000,
     )
     before = page.eval_on_selector_all(strip, "cs => cs.map(c => c.dataset.price)")
     page.wait_for_function(
-        f"[...document.querySelectorAll('{strip}')].some("
+        f"() => [...document.querySelectorAll('{strip}')].some("
         f"(c, i) => c.dataset.price !== {json.dumps(before)}[i])",
         timeout=20_000,
     )
@@ -251,13 +254,14 @@ def test_index_strip_moves_and_a_rows_panel_shows_twenty_live_levels(site, page)
     panel = page.locator("#instrument-panel")
     assert panel.is_visible()
     page.wait_for_function(
-        "document.getElementById('instrument-panel').dataset.levels === '20'", timeout=20_000
+        "() => document.getElementById('instrument-panel').dataset.levels === '20'", timeout=20_000
     )
     assert panel.get_attribute("data-source") == "depth20"
     assert page.locator("#instrument-panel .js-ladder tr").count() == 20
     first = page.locator("#instrument-panel .js-ladder").inner_text()
     page.wait_for_function(  # the ladder updates live
-        "document.querySelector('#instrument-panel .js-ladder').innerText !== " + json.dumps(first),
+        "() => document.querySelector('#instrument-panel .js-ladder').innerText !== "
+        + json.dumps(first),
         timeout=20_000,
     )
     assert "Spread" in page.locator("#instrument-panel .js-spread").inner_text()
@@ -276,7 +280,7 @@ def test_the_change_header_sorts_rows_by_live_change(site, page):
     page.goto(f"{site}/screeners/swing")
     wait_for_status(page, "live")
     page.wait_for_function(
-        "[...document.querySelectorAll('#screener-table .js-change-cell')]"
+        "() => [...document.querySelectorAll('#screener-table .js-change-cell')]"
         ".filter(c => c.dataset.changePct !== undefined).length >= 3",
         timeout=20_000,
     )
@@ -323,7 +327,7 @@ def test_a_signed_in_user_sees_orders_live_and_a_toast_when_one_fills(site, page
             pass
     row = page.locator(f"#orders-table tr[data-order-no='{order_no}']")
     page.wait_for_function(
-        f"document.querySelector(\"#orders-table tr[data-order-no='{order_no}'] .status\")"
+        f"() => document.querySelector(\"#orders-table tr[data-order-no='{order_no}'] .status\")"
         ".textContent === 'TRADED'",
         timeout=15_000,
     )
