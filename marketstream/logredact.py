@@ -18,3 +18,26 @@ class RedactTokenFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         redact_record(record, secrets=(_configured_token(),))
         return True
+
+
+def logging_config(level: str) -> dict:
+    """settings.LOGGING: one console handler, every record through the redacting filter."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact_token": {"()": "marketstream.logredact.RedactTokenFilter"}},
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "filters": ["redact_token"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            # websockets logs the request line, and DhanHQ puts the token in the query string.
+            "websockets": {"level": "INFO"},
+            "daphne": {"level": "WARNING"},
+        },
+    }

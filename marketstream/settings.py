@@ -11,24 +11,15 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from marketstream.envvars import env_bool, env_host_ports, env_int
+from marketstream.logredact import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
 
 
 # Off unless asked for: a debug page shows settings (the Redis URL with its password among
 # them) to whoever triggers an error. `make run` asks for it for the demo.
-DEBUG = _env_bool("DJANGO_DEBUG", False)
+DEBUG = env_bool("DJANGO_DEBUG", False)
 # Published in this repository, so it signs nothing outside development.
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - refused in production
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip() or DEVELOPMENT_SECRET_KEY
@@ -63,9 +54,9 @@ if HTTPS not in {"on", "proxy", "off"}:
 SILENCED_SYSTEM_CHECKS: list[str] = []
 if not DEBUG and HTTPS != "off":
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = _env_int("DJANGO_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = _env_bool("DJANGO_HSTS_PRELOAD", True)
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
     SECURE_SSL_REDIRECT = HTTPS == "on"
     if HTTPS == "proxy":
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -171,19 +162,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 
 # --- Redis, caches, channel layer, Celery -------------------------------------------
-def _host_ports(value: str) -> list[tuple[str, int]]:
-    """`host:port,host:port` -> [(host, port), ...] (REDIS_SENTINELS)."""
-    pairs = []
-    for item in (v.strip() for v in value.split(",")):
-        if item:
-            host, _, port = item.rpartition(":")
-            pairs.append((host.strip("[]"), int(port)))
-    return pairs
-
-
 # High availability: REDIS_SENTINELS (and REDIS_SENTINEL_MASTER) instead of REDIS_URL puts
 # every Redis user behind Sentinel (README "Redis high availability").
-REDIS_SENTINELS = _host_ports(os.environ.get("REDIS_SENTINELS", ""))
+REDIS_SENTINELS = env_host_ports("REDIS_SENTINELS")
 REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "").strip() or "mymaster"
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_SENTINELS:
@@ -256,7 +237,7 @@ DHANHQ_API_URL = os.environ.get("DHANHQ_API_URL", "https://api.dhan.co/v2")
 DHANHQ_DEPTH_FEED_URL = os.environ.get(
     "DHANHQ_DEPTH_FEED_URL", "wss://depth-api-feed.dhan.co/twentydepth"
 )
-DHANHQ_WS_ENABLED = _env_bool("DHANHQ_WS_ENABLED", True)
+DHANHQ_WS_ENABLED = env_bool("DHANHQ_WS_ENABLED", True)
 # The 20-level depth socket closes this long after its last watcher leaves.
 DEPTH_IDLE_SECONDS = float(os.environ.get("DEPTH_IDLE_SECONDS", "30"))
 DHANHQ_WS_MODE = os.environ.get("DHANHQ_WS_MODE", "quote").strip().lower() or "quote"
@@ -270,33 +251,15 @@ DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS = float(
     os.environ.get("DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS") or 60
 )
 
-DEV_MODE = _env_bool("DEV_MODE", False)
-LTP_CACHE_TTL_SECONDS = _env_int("LTP_CACHE_TTL_SECONDS", 30)
-LTP_BROADCAST_INTERVAL_MS = _env_int("LTP_BROADCAST_INTERVAL_MS", 1000)
+DEV_MODE = env_bool("DEV_MODE", False)
+LTP_CACHE_TTL_SECONDS = env_int("LTP_CACHE_TTL_SECONDS", 30)
+LTP_BROADCAST_INTERVAL_MS = env_int("LTP_BROADCAST_INTERVAL_MS", 1000)
 
 # --- Logging ------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact_token": {"()": "marketstream.logredact.RedactTokenFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_token"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {
-        # websockets logs the request line, and DhanHQ puts the token in the query string.
-        "websockets": {"level": "INFO"},
-        "daphne": {"level": "WARNING"},
-    },
-}
+LOGGING = logging_config(os.environ.get("LOG_LEVEL", "INFO"))  # tokens redacted
 
 # Accounts: screener pages stay public unless this is true; orders always need a login.
-MARKETSTREAM_LOGIN_REQUIRED = _env_bool("MARKETSTREAM_LOGIN_REQUIRED", False)
+MARKETSTREAM_LOGIN_REQUIRED = env_bool("MARKETSTREAM_LOGIN_REQUIRED", False)
 # Fernet key(s) for broker tokens at rest, comma-separated, the first encrypting
 # (accounts/crypto.py); unset: a demo key under var/ in DEV_MODE or DEBUG, else refused.
 MARKETSTREAM_ENCRYPTION_KEY = os.environ.get("MARKETSTREAM_ENCRYPTION_KEY", "")
@@ -306,7 +269,7 @@ ORDER_FEED_START = os.environ.get("ORDER_FEED_START", "08:00")
 ORDER_FEED_END = os.environ.get("ORDER_FEED_END", "16:30")
 # Whether this process (a worker, or the web process in embedded mode) competes to be the
 # alert evaluator: turn it off on workers that should only run feeds.
-MARKETSTREAM_ALERT_EVALUATOR = _env_bool("MARKETSTREAM_ALERT_EVALUATOR", True)
+MARKETSTREAM_ALERT_EVALUATOR = env_bool("MARKETSTREAM_ALERT_EVALUATOR", True)
 # Alert webhooks are retried 5 s, 10 s, 20 s ... (up to an hour) times this (tests: less).
 ALERT_WEBHOOK_RETRY_SCALE = float(os.environ.get("ALERT_WEBHOOK_RETRY_SCALE", "1"))
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -315,8 +278,8 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.conso
 # burst; a message over it gets an `error`, and a client still flooding after this many
 # refusals is closed with code 4429. A page sends a handful of messages a minute.
 WS_MESSAGES_PER_SECOND = float(os.environ.get("WS_MESSAGES_PER_SECOND", "10"))
-WS_MESSAGE_BURST = _env_int("WS_MESSAGE_BURST", 50)
-WS_FLOOD_REFUSALS_BEFORE_CLOSE = _env_int("WS_FLOOD_REFUSALS_BEFORE_CLOSE", 20)
+WS_MESSAGE_BURST = env_int("WS_MESSAGE_BURST", 50)
+WS_FLOOD_REFUSALS_BEFORE_CLOSE = env_int("WS_FLOOD_REFUSALS_BEFORE_CLOSE", 20)
 
 # JSON API rate limits (marketstream/ratelimit.py): `N/s|m|h|d`, empty to turn one off.
 API_RATE_LIMIT_PER_IP = os.environ.get("API_RATE_LIMIT_PER_IP", "1200/m").strip()
