@@ -14,8 +14,10 @@ import logging
 import time
 
 import redis
+from aiolimiter import AsyncLimiter
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from prices.api import KeyListError, parse_key_list
 from prices.cache import QUOTE_KEY_PREFIX, price_store
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
 MAX_KEYS_PER_CONNECTION = LTP.max_keys
+FLOOD_CLOSE_CODE = 4429  # a client that kept sending over its message budget
 
 
 async def read_snapshot(keys: list[str]) -> dict[str, float]:
@@ -54,6 +57,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.subscriptions = {name: Subscription(mode) for name, mode in MODES.items()}
         self.last_seq = 0
         self.status: str | None = None
+        self._budget: AsyncLimiter | None = None
+        self._refusals = 0
         # Join first, snapshot on subscribe second: nothing falls between.
         await self.join_group()
         await self.accept()
@@ -85,7 +90,34 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     # --- client -> server -----------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
-        """A client message: subscribe, unsubscribe or ping; anything else gets an error."""
+        """A client message: subscribe, unsubscribe or ping; anything else gets an error.
+        Within the connection's message budget only; a client that keeps flooding is
+        closed with FLOOD_CLOSE_CODE."""
+        if not await self._within_budget():
+            return
+        try:
+            await self._receive(text_data)
+        except Exception as exc:  # bad input of a shape nobody foresaw: answer, stay open
+            logger.warning("client message refused: %s: %s", type(exc).__name__, exc)
+            await self._error("message not understood")
+
+    async def _within_budget(self) -> bool:
+        if self._budget is None:  # made on the first message: most clients send a few
+            burst = settings.WS_MESSAGE_BURST
+            self._budget = AsyncLimiter(burst, burst / settings.WS_MESSAGES_PER_SECOND)
+        if self._budget.has_capacity():
+            await self._budget.acquire()  # at once: there is capacity
+            return True
+        self._refusals += 1
+        if self._refusals >= settings.WS_FLOOD_REFUSALS_BEFORE_CLOSE:
+            await self.close(code=FLOOD_CLOSE_CODE)
+        else:
+            await self._error(
+                f"too many messages: at most {settings.WS_MESSAGES_PER_SECOND:g} a second"
+            )
+        return False
+
+    async def _receive(self, text_data: str | None) -> None:
         if text_data is None:
             await self._error("binary frames are not supported: send JSON text")
             return
@@ -100,6 +132,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         except ValueError:
             await self._error("not JSON")
             return
+        except RecursionError:  # nesting deeper than the parser's stack: a few KB do it
+            await self._error("JSON nested too deeply")
+            return
         action = message.get("action") if isinstance(message, dict) else None
         if not await self.on_action(action, message):
             await self._error(f"unknown action {action!r}: use subscribe, unsubscribe or ping")
@@ -110,7 +145,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if action == "ping":
             await self._send({"type": "pong"})
         elif action in ("subscribe", "unsubscribe"):
-            mode = MODES.get(message.get("mode") or "ltp")
+            name = message.get("mode") or "ltp"
+            mode = MODES.get(name) if isinstance(name, str) else None
             if mode is None:
                 await self._error(f"unknown mode {message.get('mode')!r}: use ltp, quote or depth")
             else:

@@ -141,6 +141,12 @@ BAD_INPUT = [
         json.dumps({"action": "subscribe", "keys": ["NSE_EQ:1"], "pad": "x" * 70_000}),
         "frame over 64 KiB",
     ),
+    ("[" * 1000 + "]" * 1000, "nested too deeply"),  # 2 KB; once a 1011 close
+    ('{"action": ' + "[" * 5000 + "]" * 5000 + "}", "nested too deeply"),
+    ("null", "unknown action None"),
+    ('"subscribe"', "unknown action None"),
+    (json.dumps({"action": ["subscribe"]}), "unknown action ['subscribe']"),
+    (json.dumps({"action": "subscribe", "keys": ["NSE_EQ:1"], "mode": {"a": 1}}), "unknown mode"),
 ]
 
 
@@ -187,3 +193,18 @@ async def test_the_broadcaster_sends_changed_prices_from_the_sink_to_subscribers
     await sync_to_async(sink.flush)()
     assert await ws.receive_nothing(timeout=0.5)
     await ws.disconnect()
+
+
+async def test_a_flood_gets_errors_then_a_close_with_4429(application, settings):
+    settings.WS_MESSAGES_PER_SECOND, settings.WS_MESSAGE_BURST = 1, 5
+    settings.WS_FLOOD_REFUSALS_BEFORE_CLOSE = 3
+    ws = await connect(application)
+    for _ in range(5):  # the burst: answered
+        await ws.send_to(text_data="ping")
+        assert await ws.receive_json_from() == {"type": "pong"}
+    for _ in range(2):  # over it: refused, still open
+        await ws.send_to(text_data="ping")
+        reply = await ws.receive_json_from()
+        assert reply["type"] == "error" and "too many messages" in reply["error"]
+    await ws.send_to(text_data="ping")  # the third refusal closes
+    assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4429}
