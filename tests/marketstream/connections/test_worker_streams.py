@@ -36,7 +36,13 @@ class Stack:
         manage("migrate", "--noinput", env=self.env)
         manage("load_instruments", env=self.env)
         manage("load_screeners", env=self.env)
-        self.worker = ManagedProcess(
+        self._tmp, self._processes = tmp_path, processes
+        self.worker = self.start_worker("w")
+        self.control = Celery(broker=redis_server.url)
+        wait_until(lambda: self.control.control.ping(timeout=0.5), timeout=30, what="worker ready")
+
+    def start_worker(self, name: str) -> ManagedProcess:
+        worker = ManagedProcess(
             [
                 sys.executable,
                 "-m",
@@ -55,14 +61,13 @@ class Stack:
                 "-l",
                 "INFO",
                 "-n",
-                f"w{self.sim_port}@%h",
+                f"{name}{self.sim_port}@%h",
             ],
             env=self.env,
-            log=tmp_path / "worker.log",
+            log=self._tmp / f"{name}.log",
         )
-        processes.append(self.worker)
-        self.control = Celery(broker=redis_server.url)
-        wait_until(lambda: self.control.control.ping(timeout=0.5), timeout=30, what="worker ready")
+        self._processes.append(worker)
+        return worker
 
     def start_simulator(self, *, token: str) -> DhanSimulator:
         return DhanSimulator(
@@ -169,3 +174,39 @@ def test_sigterm_leaves_no_thread_socket_or_lock_behind(stack):
             "worker shutdown",
         )
         assert status[key]["desired"] == "running"  # beat starts it again on a live worker
+
+
+def test_a_worker_killed_with_sigkill_has_its_stream_taken_over_within_15_s(stack):
+    """No beat runs here: the surviving worker's takeover watcher alone brings it back
+    (`worker_gone` in status meanwhile: tests/marketstream/connections/test_takeover.py)."""
+    spare = stack.start_worker("spare")
+    wait_until(lambda: len(stack.control.control.ping(timeout=0.5)) == 2, what="two workers")
+    key = stack.manage("start_stream", "--type", "swing", "--symbols", "RELIANCE").strip()
+    wait_until(lambda: stack.status()[key]["state"] == "running", what="running")
+    owner_pid = int(stack.status()[key]["worker"].rsplit(":", 1)[1])
+    victim, survivor = (
+        (stack.worker, spare) if owner_pid == stack.worker.proc.pid else (spare, stack.worker)
+    )
+    assert owner_pid == victim.proc.pid
+    pubsub = stack.redis.pubsub()
+    pubsub.subscribe("live_ltp_updates")
+
+    killed = time.monotonic()
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait(5)
+    pubsub.get_message(timeout=1)  # the subscribe confirmation
+    while pubsub.get_message(timeout=0.1):  # what the victim published before it died
+        pass
+
+    def fresh_prices() -> bool:
+        message = pubsub.get_message(timeout=0.5)
+        return bool(message and message["type"] == "message")
+
+    wait_until(fresh_prices, timeout=20, what="prices from the survivor")
+    recovered = time.monotonic() - killed
+    print(f"worker SIGKILL: prices flow again after {recovered:.1f} s")
+    assert recovered <= 15
+    row = stack.status()[key]
+    assert row["state"] == "running" and row["worker"].endswith(f":{survivor.proc.pid}")
+    assert stack.threads() == [key]
+    pubsub.close()
