@@ -20,7 +20,7 @@ DEMO_ENV := DEV_MODE=true DJANGO_DEBUG=true DHANHQ_FEED_URL=ws://127.0.0.1:$(SIM
 LOCAL_ENV := DJANGO_SECRET_KEY=local-checks-only-never-deployed DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1 \
 	DJANGO_HTTPS=off
 
-.PHONY: run test bench lint system-deps venv dev-venv
+.PHONY: run test bench chaos lint system-deps venv dev-venv
 
 venv: $(STAMP)
 
@@ -66,6 +66,10 @@ lint: dev-venv
 
 test: dev-venv system-deps lint
 	$(PY) -m pytest -q -n 2
+
+# The fault battery (also part of `make test`), printing each fault's recovery time.
+chaos: dev-venv system-deps
+	$(PY) -m pytest -q -s -p no:cacheprovider tests/chaos tests/ha
 
 # The fan-out's independent client is Node's `ws` (bench/node): node and npm from apt when
 # missing, `ws` from npm by bench/bench_clients.py.

@@ -122,7 +122,8 @@ class DhanSimulator(AccountAndOrderControls):
         return self
 
     def stop(self) -> None:
-        if self._loop and self._stopping:
+        """Idempotent: a stopped simulator's loop is closed."""
+        if self._loop and self._stopping and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._stopping.set)
         if self._thread:
             self._thread.join(10)
