@@ -56,6 +56,10 @@ class PortfolioUpdates:
         payload = {"type": "portfolio_update", "portfolio": as_json(value(lines, ltp, closes))}
         await self.send(text_data=json.dumps(payload, separators=(",", ":")))
 
+    def window_now(self, event: dict) -> bool:
+        """A client with a portfolio is valued in `ltp_window`, awaited."""
+        return self._portfolio is None and super().window_now(event)
+
     async def ltp_window(self, event: dict) -> None:
         await super().ltp_window(event)
         if self._portfolio is None:

@@ -9,13 +9,17 @@ Nothing is queued per client: a window's values replace the last ones.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+from typing import Protocol
 
 import redis
 from aiolimiter import AsyncLimiter
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -23,7 +27,7 @@ from prices.api import KeyListError, parse_key_list
 from prices.cache import QUOTE_KEY_PREFIX, price_store
 from prices.depthwatch import read_books
 from prices.subscriptions import Subscription
-from prices.windows import DEPTH, LTP, MODES, Mode
+from prices.windows import DEPTH, LTP, MODES, Frame, Mode
 
 logger = logging.getLogger(__name__)
 
@@ -44,16 +48,45 @@ async def read_records(mode: Mode, keys: list[str]) -> dict[str, dict]:
     return await read(QUOTE_KEY_PREFIX, keys)
 
 
+class SharedFrames(Protocol):
+    """What the server offers for writing one `Frame` to many clients, in the scope under
+    `"shared_frames"` (daphne: `marketstream.sharedframes.DaphneFrames`): the same bytes on the
+    wire as `send(text_data=frame.text)`, encoded once for every client."""
+
+    def send_shared(self, frame: Frame) -> None: ...
+
+
 class DashboardConsumer(AsyncWebsocketConsumer):
     # No channel of its own: everything sent to this consumer comes through the process's
     # fan-out (one group member per process), so the per-consumer channel Channels would
     # make (a Redis SUBSCRIBE per client with the pub/sub layer) would only cost.
     channel_layer_alias = None
 
+    async def __call__(self, scope, receive, send) -> None:
+        """daphne calls this once per socket. Channels' `AsyncConsumer.__call__` without a
+        channel: one loop over `receive`, where Channels would keep a receive task and
+        an `asyncio.wait` per message for a channel this consumer does not have (the
+        fan-out calls it directly)."""
+        self.scope, self.channel_layer, self.base_send = scope, None, send
+        with contextlib.suppress(StopConsumer):
+            while True:
+                await self.dispatch(await receive())
+
+    async def dispatch(self, message: dict) -> None:
+        """Each client event (connect, receive, disconnect) and each other group message
+        from the fan-out. As Channels' `dispatch`, less its `aclose_old_connections` per
+        message (a thread hop each): the ORM is reached only through
+        `database_sync_to_async`, which closes old connections around every call."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         """A client opened the socket: join the group (through the fan-out), accept, and
         send the feed status."""
         self.live = self.scope["live"]
+        self.shared_frames: SharedFrames | None = self.scope.get("shared_frames")
         self.subscriptions = {name: Subscription(mode) for name, mode in MODES.items()}
         self.last_seq = 0
         self.status: str | None = None
@@ -213,6 +246,28 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     # --- group -> client (called by the fan-out) --------------------------------------
 
+    def window_now(self, event: dict) -> bool:
+        """Called by the fan-out for each window, first: the whole of `ltp_window` when
+        nothing in it needs awaiting (the usual window: this client's shared frames,
+        written through the server), without a coroutine per client. False: nothing
+        done, the fan-out awaits `ltp_window` (a status change, a snapshot in flight or
+        newer than the window, no shared frames under this server)."""
+        frames = self.shared_frames
+        status = event.get("status")
+        if frames is None or (status and status != self.status):
+            return False
+        ts, subscriptions = event["ts"], self.subscriptions.values()
+        for sub in subscriptions:
+            if sub.keys and (sub.snapshotting or ts < sub.snapshot_time):
+                return False
+        if event["seq"] > self.last_seq:  # else a window seen already (leader handover)
+            self.last_seq = event["seq"]
+            windows = self.live.windows
+            for sub in subscriptions:
+                if sub.keys and (frame := windows.payload(event, sub.keys, mode=sub.mode)):
+                    frames.send_shared(frame)
+        return True
+
     async def ltp_window(self, event: dict) -> None:
         """A broadcast window, from the fan-out: this client's changed keys, once, in
         every mode it subscribed."""
@@ -223,8 +278,14 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self._send_status(event["status"])
         for sub in self.subscriptions.values():
             payload = sub.on_window(event, self.live.windows)
-            if payload is not None:
-                await self.send(text_data=payload)
+            if payload is None:
+                continue
+            if type(payload) is Frame:
+                if self.shared_frames is not None:
+                    self.shared_frames.send_shared(payload)
+                    continue
+                payload = payload.text
+            await self.send(text_data=payload)
 
     async def _send_status(self, status: str) -> None:
         self.status = status

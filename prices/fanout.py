@@ -25,9 +25,11 @@ from prices.broadcast import GROUP, WINDOW_MESSAGE_TYPE, raise_if_cancelling
 
 logger = logging.getLogger(__name__)
 
-# Yield to the event loop after this many clients, so the frames of the first ones are
-# written while the rest are built rather than all at the end.
-CLIENTS_PER_SLICE = 50
+# Yield to the event loop after this many clients: the socket reads, pings and connects
+# that wait meanwhile are served within a few ms. (Under daphne a window's frames are
+# written as each client is reached, `marketstream.sharedframes.DaphneFrames`; elsewhere the
+# server writes them in these turns.)
+CLIENTS_PER_SLICE = 200
 # Group memberships expire on some layers (in-memory and the core Redis layer: a day);
 # renewing is idempotent and keeps a long-running process in the group.
 GROUP_RENEW_SECONDS = 600.0
@@ -36,6 +38,8 @@ RETRY_DELAY_SECONDS = 1.0
 
 class Member(Protocol):
     """What the fan-out calls on a client (`prices.consumers.DashboardConsumer`)."""
+
+    def window_now(self, event: dict) -> bool: ...
 
     async def ltp_window(self, event: dict) -> None: ...
 
@@ -150,7 +154,8 @@ class LocalFanout:
         for count, consumer in enumerate(self.consumers(), 1):
             try:
                 if window:
-                    await consumer.ltp_window(message)
+                    if not consumer.window_now(message):
+                        await consumer.ltp_window(message)
                 else:
                     await consumer.dispatch(message)
             except Exception:

@@ -1,7 +1,7 @@
 """A web process's recent broadcast windows: each field (prices, quotes, depth) parsed once,
 and each client update rendered once per mode and distinct key set (clients on the same
-page share it). Owned by the process's `LivePrices`; consumers read it when the fan-out
-hands them a window.
+page share it, as one `Frame`). Owned by the process's `LivePrices`; consumers read it when
+the fan-out hands them a window.
 """
 
 from __future__ import annotations
@@ -32,15 +32,27 @@ DEPTH = Mode(
 MODES = {mode.name: mode for mode in (LTP, QUOTE, DEPTH)}
 
 
+class Frame:
+    """One rendered update, the same for every client with the same key set: its text, and
+    what a server made of it for the wire once for all of them (under daphne, autobahn's
+    prepared message: `marketstream.sharedframes.DaphneFrames`)."""
+
+    __slots__ = ("prepared", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.prepared: object | None = None
+
+
 class WindowCache:
     """The latest windows' values, parsed once per field, and their payloads per key set."""
 
     def __init__(self, *, keep: int = 4) -> None:
         self._keep = keep
-        # seq -> field -> (values, payloads by key set)
-        self._windows: dict[int, dict[str, tuple[dict, dict[frozenset, str | None]]]] = {}
+        # seq -> field -> (values, frames by key set)
+        self._windows: dict[int, dict[str, tuple[dict, dict[frozenset, Frame | None]]]] = {}
 
-    def _window(self, event: dict, mode: Mode) -> tuple[dict, dict[frozenset, str | None]]:
+    def _window(self, event: dict, mode: Mode) -> tuple[dict, dict[frozenset, Frame | None]]:
         seq = event["seq"]
         window = self._windows.get(seq)
         if window is None:
@@ -58,13 +70,18 @@ class WindowCache:
 
     def payload(
         self, event: dict, keys: frozenset, *, mode: Mode = LTP, exclude: frozenset = frozenset()
-    ) -> str | None:
-        values, payloads = self._window(event, mode)
+    ) -> Frame | str | None:
+        """The update of `keys` in this window: shared by key set, or (`exclude`) a text of
+        this client's own."""
+        values, frames = self._window(event, mode)
         if exclude:  # rare: a snapshot newer than this window; not shared
             return render_update(event, values, keys - exclude, mode=mode)
-        if keys not in payloads:
-            payloads[keys] = render_update(event, values, keys, mode=mode)
-        return payloads[keys]
+        try:
+            return frames[keys]
+        except KeyError:
+            text = render_update(event, values, keys, mode=mode)
+            frame = frames[keys] = Frame(text) if text is not None else None
+            return frame
 
 
 def render_update(event: dict, values: dict, keys: frozenset, *, mode: Mode = LTP) -> str | None:
