@@ -4,7 +4,11 @@ one daphne process as the Procfile runs it (full stack: redis-server, the pub/su
 Prints, per row: p50 and p99 delay (arrival - the window's send time, after a 5 s pause
 following the connects), daphne's CPU and CPU per delivered update, memory per connection,
 the time to open every connection, and the fewest updates any client got (starvation),
-with the targets of the 5,000-browser issue beside them."""
+with the targets of the 5,000-browser issue beside them.
+
+`BENCH_PROFILE=DIR`: py-spy samples daphne while the clients connect and while they are
+measured, into `DIR/connect-N.txt` and `DIR/measure-N.txt` (collapsed stacks; summarised
+by `bench/profile_summary.py`)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -66,6 +71,27 @@ def _daphne(env: dict[str, str]) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
+def _py_spy(pid: int, name: str, *, seconds: int | None = None) -> subprocess.Popen | None:
+    """py-spy sampling `pid` into BENCH_PROFILE/name.txt (until stopped, or `seconds`)."""
+    folder = os.environ.get("BENCH_PROFILE")
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    args = [str(Path(sys.executable).parent / "py-spy"), "record", "-r", "200"]
+    args += ["-f", "raw", "-o", str(Path(folder) / f"{name}.txt"), "-p", str(pid)]
+    # --native (C frames: the collector, the socket calls) pauses daphne for each sample.
+    args.append("--native" if os.environ.get("BENCH_PROFILE_NATIVE") else "--nonblocking")
+    if seconds is not None:
+        args += ["-d", str(seconds)]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop_py_spy(spy: subprocess.Popen | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
+        spy.wait(30)
+
+
 async def _row(clients: int, url: str, env: dict[str, str]) -> dict:
     proc, port = _daphne(env)
     web = psutil.Process(proc.pid)
@@ -81,14 +107,21 @@ async def _row(clients: int, url: str, env: dict[str, str]) -> dict:
             stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert node.stdout is not None
+        spy = _py_spy(proc.pid, f"connect-{clients}")
+        line = (await node.stdout.readline()).decode().strip()
+        assert line == "connected", line
+        _stop_py_spy(spy)
         line = (await node.stdout.readline()).decode().strip()
         assert line == "measuring", line
+        spy = _py_spy(proc.pid, f"measure-{clients}", seconds=MEASURE_SECONDS)
         cpu_before, started = sum(web.cpu_times()[:2]), time.monotonic()
         rss = web.memory_info().rss
         figures = json.loads((await node.stdout.readline()).decode())
         cpu = sum(web.cpu_times()[:2]) - cpu_before
         elapsed = time.monotonic() - started
         await node.wait()
+        if spy is not None:
+            spy.wait(30)
     finally:
         stop.set()
         await publisher

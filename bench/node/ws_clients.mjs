@@ -1,7 +1,8 @@
 // An independent client for the fan-out benchmark (bench/bench_clients.py): N WebSocket
 // clients on /ws/dashboard/, each subscribing one page of keys, opened as fast as the
 // server accepts them; after a pause, every screener_ltp_update's delay (arrival - the
-// window's `ts`) is recorded for the measuring period. Prints one JSON line of figures.
+// window's `ts`) is recorded for the measuring period. Prints "connected", "measuring",
+// then one JSON line of figures.
 // Usage: node ws_clients.mjs URL CLIENTS PAGES_JSON WARMUP_S MEASURE_S
 import WebSocket from "ws";
 
@@ -48,6 +49,7 @@ async function worker() {
 }
 await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
 const connectSeconds = (performance.now() - started) / 1000;
+console.log("connected");
 await new Promise((r) => setTimeout(r, WARMUP_MS));
 console.log("measuring");
 measuring = true;
