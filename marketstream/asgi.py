@@ -10,13 +10,13 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketstream.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402 - after Django setup
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - after Django setup
 
 from marketstream.origins import BrowserOriginValidator  # noqa: E402
 from marketstream.routing import websocket_urlpatterns  # noqa: E402
 from marketstream.runtime import RuntimeMiddleware, WebRuntime  # noqa: E402
 from marketstream.sharedframes import SharedFramesMiddleware  # noqa: E402
+from marketstream.wsauth import session_user_stack  # noqa: E402
 
 GC_YOUNG_ALLOCATIONS = 7000  # CPython's default 700
 GC_MIDDLE_PASSES_PER_FULL = 100  # default 10
@@ -28,7 +28,7 @@ def build_application(runtime: WebRuntime, *, shared_frames: bool = True):
     session's user is in the scope (`scope["user"]`, anonymous without a session).
     `shared_frames=False`: every update through daphne's `websocket.send`, per client (the
     test that the shared frames are the same bytes compares against it)."""
-    websocket = BrowserOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    websocket = BrowserOriginValidator(session_user_stack(URLRouter(websocket_urlpatterns)))
     router = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket})
     app = RuntimeMiddleware(router, runtime)
     return SharedFramesMiddleware(app) if shared_frames else app

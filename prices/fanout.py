@@ -69,6 +69,9 @@ class LocalFanout:
         """Add a consumer once this process receives the group's messages. Raises what
         kept the process from joining (the layer's Redis down, say) instead of waiting."""
         task = self._ensure_running()
+        if self._joined.is_set():  # the usual case: the process's member is in the group
+            self._refs.add(weakref.ref(consumer, self._refs.discard))
+            return
         joined = asyncio.ensure_future(self._joined.wait())
         await asyncio.wait({joined, task}, return_when=asyncio.FIRST_COMPLETED)
         if not joined.done():
