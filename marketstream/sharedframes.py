@@ -20,7 +20,14 @@ logger = logging.getLogger(__name__)
 
 # What the direct write reads of Twisted's plain TCP transport (Twisted is pinned in
 # requirements.txt; a transport without them is written the ordinary way).
-_TRANSPORT_ATTRIBUTES = ("_tempDataBuffer", "_writeDisconnected", "dataBuffer", "offset")
+_TRANSPORT_ATTRIBUTES = (
+    "_tempDataBuffer",
+    "_writeDisconnected",
+    "dataBuffer",
+    "offset",
+    "socket",
+    "SEND_LIMIT",
+)
 
 
 class DaphneFrames:
@@ -30,12 +37,13 @@ class DaphneFrames:
     encoding, framing and ASGI hops. Everything else a consumer sends goes daphne's way.
 
     Written at once when the socket's Twisted buffer is empty (nearly always: a client
-    reads a window long before the next): `writeSomeData`, the plain TCP transport's
-    documented "write as much as possible, immediately", which `doWrite` calls once the
-    reactor says writable. Going through `write` instead registers and unregisters the
-    socket with the event loop for every window of every client (two `epoll_ctl` and a
-    loop turn each; measured 5,000 clients: 53 -> 29 us per update, and the selector
-    keys it churns were what filled the collector's oldest generation). A rest that did
+    reads a window long before the next): the plain TCP transport's `socket.send`, as its
+    `writeSomeData` ("write as much as possible, immediately", which `doWrite` calls once
+    the reactor says writable) does. Going through `write` instead registers and
+    unregisters the socket with the event loop for every window of every client (two
+    `epoll_ctl` and a loop turn each; measured 5,000 clients: 53 -> 29 us per update,
+    and the selector keys it churns were what filled the collector's oldest
+    generation). A rest that did
     not fit, and any socket with bytes queued already (a slow client), compression, TLS
     or another transport, go autobahn's `sendPreparedMessage` -> `transport.write`, so
     ordering, daphne's ping timeout for a client that stops reading and the close path
@@ -76,7 +84,10 @@ class DaphneFrames:
 
     def _written_now(self, data: bytes) -> bool:
         """Whether `data` went to the socket here (a rest queued behind it on Twisted's
-        buffer); False: nothing written, send it the ordinary way."""
+        buffer); False: nothing written, send it the ordinary way. The socket's `send` as
+        Twisted's `writeSomeData` calls it, less its frames (this runs per client per
+        window): would block or interrupted -> nothing written; any other error -> the
+        ordinary path, where Twisted sees the connection lost."""
         transport = self._transport
         if (
             self._protocol.send_queue  # autobahn's own queued writes come first
@@ -85,10 +96,12 @@ class DaphneFrames:
             or transport._writeDisconnected
             or transport._tempDataBuffer  # bytes waiting: they go first
             or len(transport.dataBuffer) != transport.offset
+            or len(data) > transport.SEND_LIMIT
         ):
             return False
-        sent = transport.writeSomeData(data)
-        if type(sent) is not int:  # the connection is lost: Twisted's write path notices
+        try:
+            sent = transport.socket.send(data)
+        except OSError:
             return False
         if sent < len(data):
             transport.write(data[sent:])

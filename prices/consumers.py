@@ -88,6 +88,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.live = self.scope["live"]
         self.shared_frames: SharedFrames | None = self.scope.get("shared_frames")
         self.subscriptions = {name: Subscription(mode) for name, mode in MODES.items()}
+        self._active: tuple[Subscription, ...] = ()  # those with keys (windows' hot path)
         self.last_seq = 0
         self.status: str | None = None
         self._budget: AsyncLimiter | None = None
@@ -109,8 +110,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         """The socket closed: leave the process's set of clients (and depth watchers)."""
         depth = self.subscriptions["depth"]
         if depth.keys:
-            self.live.depth_watchers.change(removed=depth.keys)
-            depth.keys = frozenset()
+            self._set_keys(depth, frozenset())  # and the depth watchers told
         await self.leave_group()
 
     async def join_group(self) -> None:
@@ -213,6 +213,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if sub.mode is DEPTH:  # the deployment's depth connection follows its watchers
             self.live.depth_watchers.change(added=keys - sub.keys, removed=sub.keys - keys)
         sub.keys = keys
+        self._active = tuple(s for s in self.subscriptions.values() if s.keys)
 
     async def _ack(self, action: str, sub: Subscription) -> None:
         ack: dict = {"type": "ack", "action": action}
@@ -256,15 +257,16 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         status = event.get("status")
         if frames is None or (status and status != self.status):
             return False
-        ts, subscriptions = event["ts"], self.subscriptions.values()
-        for sub in subscriptions:
-            if sub.keys and (sub.snapshotting or ts < sub.snapshot_time):
+        ts, active = event["ts"], self._active
+        for sub in active:
+            if sub.snapshotting or ts < sub.snapshot_time:
                 return False
-        if event["seq"] > self.last_seq:  # else a window seen already (leader handover)
-            self.last_seq = event["seq"]
+        seq = event["seq"]
+        if seq > self.last_seq:  # else a window seen already (leader handover)
+            self.last_seq = seq
             windows = self.live.windows
-            for sub in subscriptions:
-                if sub.keys and (frame := windows.payload(event, sub.keys, mode=sub.mode)):
+            for sub in active:
+                if frame := windows.payload(event, sub.keys, mode=sub.mode):
                     frames.send_shared(frame)
         return True
 
