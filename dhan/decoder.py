@@ -4,9 +4,11 @@ instrument's tick grid (DhanHQ sends float32: 131072.10 arrives as 131072.09375)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from math import hypot
+from operator import itemgetter
+from typing import Final, SupportsFloat
 
 from dhan.packets import (
     DISCONNECT_STRUCT,
@@ -80,7 +82,7 @@ def _grid_id(segment: int, security_id: int) -> int:
 # ticks / (ticks per rupee), and round() is (x + _MAGIC) - _MAGIC: the same doubles in
 # about half the time. (1.5 * 2**52: adding it rounds any |x| <= 2**51 to an integer, ties
 # to even, as round() does.) Other grids, and packets past the limit, take round().
-_MAGIC = 6755399441055744.0
+_MAGIC: Final = 6755399441055744.0
 _FULL_PRICES = (4, 7, 14, 15, 16, 17, *(i + j for i in range(18, 48, 6) for j in (4, 5)))
 _QUOTE_PRICES = (4, 7, 11, 12, 13, 14)  # 7 is the average (ATP): the grid's decimals
 _TICKER_PRICES = (4,)
@@ -88,6 +90,32 @@ _TICKER_PRICES = (4,)
 # One tick grid: (ticks per rupee, float scale, the largest price the fast path takes, or
 # 0.0 where units do not divide the scale, units, scale).
 _Grid = tuple[float, float, float, int, int]
+_Frame = bytes | bytearray | memoryview
+
+# The hot path's names, Final and the unpacked fields typed so that the module also
+# compiles well with mypyc: prices float (unboxed), other fields object (passed on as
+# struct made them, never unboxed and boxed again).
+_O = object
+# fmt: off
+_FullFields = tuple[
+    int, int, int, int, float, _O, _O, float, _O, _O, _O, _O, _O, _O, float, float, float, float,
+    _O, _O, _O, _O, float, float, _O, _O, _O, _O, float, float, _O, _O, _O, _O, float, float,
+    _O, _O, _O, _O, float, float, _O, _O, _O, _O, float, float,
+]
+# fmt: on
+_QuoteFields = tuple[
+    int, int, int, int, float, _O, _O, float, _O, _O, _O, float, float, float, float
+]
+_TickerFields = tuple[int, int, int, int, float, _O]
+_UNPACK_FULL: Final = FULL_STRUCT.unpack_from
+_UNPACK_QUOTE: Final = QUOTE_STRUCT.unpack_from
+_UNPACK_TICKER: Final = TICKER_STRUCT.unpack_from
+_NEW: Final = new_tuple
+_LEVEL: Final = DepthLevel
+_FULL: Final = Full
+_QUOTE: Final = Quote
+_HYPOT: Final = hypot
+_QUOTE_PRICES_OF: Final = itemgetter(*_QUOTE_PRICES)
 
 
 def _rounded(f: tuple, prices: tuple[int, ...], grid: _Grid, offset: int) -> list[float]:
@@ -99,43 +127,21 @@ def _rounded(f: tuple, prices: tuple[int, ...], grid: _Grid, offset: int) -> lis
         raise DecodeError(f"non-finite price in packet at byte {offset}") from None
 
 
-def _full(f: tuple, p: Sequence[float]) -> Full:
-    """A full packet from its fields and its snapped prices (in _FULL_PRICES's order)."""
-    depth = (
-        new_tuple(DepthLevel, (f[18], f[19], f[20], f[21], p[6], p[7])),
-        new_tuple(DepthLevel, (f[24], f[25], f[26], f[27], p[8], p[9])),
-        new_tuple(DepthLevel, (f[30], f[31], f[32], f[33], p[10], p[11])),
-        new_tuple(DepthLevel, (f[36], f[37], f[38], f[39], p[12], p[13])),
-        new_tuple(DepthLevel, (f[42], f[43], f[44], f[45], p[14], p[15])),
-    )
-    return new_tuple(
-        Full,
-        (
-            f[2],
-            f[3],
-            p[0],
-            f[5],
-            f[6],
-            p[1],
-            f[8],
-            f[9],
-            f[10],
-            f[11],
-            f[12],
-            f[13],
-            p[2],
-            p[3],
-            p[4],
-            p[5],
-            depth,
-        ),
-    )
+def _full(f: tuple, grid: _Grid, offset: int) -> Full:
+    """A full packet snapped with round(): the slow path, for any grid and finite price."""
+    fields = list(f)
+    for i, price in zip(_FULL_PRICES, _rounded(f, _FULL_PRICES, grid, offset), strict=True):
+        fields[i] = price
+    depth = tuple(new_tuple(DepthLevel, fields[i : i + 6]) for i in range(18, 48, 6))
+    return new_tuple(Full, (*fields[2:18], depth))
 
 
-def _quote(f: tuple, p: Sequence[float]) -> Quote:
-    return new_tuple(
-        Quote, (f[2], f[3], p[0], f[5], f[6], p[1], f[8], f[9], f[10], p[2], p[3], p[4], p[5])
-    )
+def _quote(f: tuple, grid: _Grid, offset: int) -> Quote:
+    """A quote snapped with round(): the slow path, for any grid and finite price."""
+    fields = list(f)
+    for i, price in zip(_QUOTE_PRICES, _rounded(f, _QUOTE_PRICES, grid, offset), strict=True):
+        fields[i] = price
+    return new_tuple(Quote, fields[2:])
 
 
 # --- the decoder --------------------------------------------------------------------
@@ -169,7 +175,7 @@ class Decoder:
         entry = entry or self._fallback
         return TickGrid(entry[3], entry[4])
 
-    def decode(self, frame: bytes) -> list[Packet]:
+    def decode(self, frame: object) -> list[Packet]:
         """All packets in one frame (DhanHQ may concatenate several)."""
         if type(frame) is bytes:
             size = len(frame)
@@ -180,10 +186,11 @@ class Decoder:
             if size == 16 and frame[0] == 2:
                 return [self._ticker(frame, 0)]
         end = frame_length(frame)
+        assert isinstance(frame, _Frame)  # frame_length checked it (this tells mypy)
         packets: list[Packet] = []
         offset = 0
         while offset < end:
-            code, size = packet_at(frame, offset, end)
+            code, size = packet_at(frame, offset, end)  # type: ignore[arg-type]
             if code == 8:
                 packet: Packet = self._full(frame, offset)
             elif code == 4:
@@ -202,90 +209,88 @@ class Decoder:
 
     # Each reads one packet whose code the caller checked, and checks its length field. The
     # fast path needs hypot() of the prices below the grid's limit: none is NaN or infinite,
-    # and |ticks| stays below 2**50, where the magic rounding equals round().
+    # and |ticks| stays below 2**50, where the magic rounding equals round(). (Full packets
+    # check the snapped prices: NaN and infinity stay so, and a price past 2**51 ticks
+    # stays past the limit, so the check decides as one on the prices sent would.)
 
-    def _full(self, frame: bytes, offset: int) -> Full:
-        # long function: one flat body, every price snapped inline (a call per price, or a
-        # loop over them, costs more than the length: bench/bench_codec.py).
-        f = FULL_STRUCT.unpack_from(frame, offset)
-        if f[1] != 162:
-            raise DecodeError(f"code 8 declares length {f[1]}, expected 162")
-        grid = self._grids.get(f[2] << 32 | f[3]) or self._default.get(f[2]) or self._fallback
-        k, fs, limit = grid[0], grid[1], grid[2]
-        if (
-            hypot(
-                f[4],
-                f[7],
-                f[14],
-                f[15],
-                f[16],
-                f[17],
-                f[22],
-                f[23],
-                f[28],
-                f[29],
-                f[34],
-                f[35],
-                f[40],
-                f[41],
-                f[46],
-                f[47],
-            )
-            < limit
-        ):
-            m = _MAGIC
-            return _full(
-                f,
-                (
-                    (f[4] * k + m - m) / k,
-                    (f[7] * fs + m - m) / fs,
-                    (f[14] * k + m - m) / k,
-                    (f[15] * k + m - m) / k,
-                    (f[16] * k + m - m) / k,
-                    (f[17] * k + m - m) / k,
-                    (f[22] * k + m - m) / k,
-                    (f[23] * k + m - m) / k,
-                    (f[28] * k + m - m) / k,
-                    (f[29] * k + m - m) / k,
-                    (f[34] * k + m - m) / k,
-                    (f[35] * k + m - m) / k,
-                    (f[40] * k + m - m) / k,
-                    (f[41] * k + m - m) / k,
-                    (f[46] * k + m - m) / k,
-                    (f[47] * k + m - m) / k,
-                ),
-            )
-        return _full(f, _rounded(f, _FULL_PRICES, grid, offset))
+    def _full(self, frame: _Frame, offset: int) -> Full:
+        # long function: one flat body, the fields unpacked into locals once and every price
+        # snapped inline (a call per price, a loop, or indexing f costs more: bench_codec.py).
+        f: _FullFields = _UNPACK_FULL(frame, offset)
+        # fmt: off
+        (_, length, seg, sid, ltp, ltq, ltt, atp, vol, ts, tb, oi, oih, oil, op, cl, hi, lo,
+         q1, a1, n1, o1, b1, s1, q2, a2, n2, o2, b2, s2, q3, a3, n3, o3, b3, s3,
+         q4, a4, n4, o4, b4, s4, q5, a5, n5, o5, b5, s5) = f
+        # fmt: on
+        if length != 162:
+            raise DecodeError(f"code 8 declares length {length}, expected 162")
+        grid = self._grids.get(seg << 32 | sid)
+        if grid is None:
+            grid = self._default.get(seg, self._fallback)
+        k, fs, lim, m = grid[0], grid[1], grid[2], _MAGIC
+        # Snapped first, checked after (see above). SupportsFloat, not float: compiled with
+        # mypyc, each is boxed once, for both hypot() and the packet.
+        p0: SupportsFloat = (ltp * k + m - m) / k
+        p1: SupportsFloat = (atp * fs + m - m) / fs
+        p2: SupportsFloat = (op * k + m - m) / k
+        p3: SupportsFloat = (cl * k + m - m) / k
+        p4: SupportsFloat = (hi * k + m - m) / k
+        p5: SupportsFloat = (lo * k + m - m) / k
+        p6: SupportsFloat = (b1 * k + m - m) / k
+        p7: SupportsFloat = (s1 * k + m - m) / k
+        p8: SupportsFloat = (b2 * k + m - m) / k
+        p9: SupportsFloat = (s2 * k + m - m) / k
+        p10: SupportsFloat = (b3 * k + m - m) / k
+        p11: SupportsFloat = (s3 * k + m - m) / k
+        p12: SupportsFloat = (b4 * k + m - m) / k
+        p13: SupportsFloat = (s4 * k + m - m) / k
+        p14: SupportsFloat = (b5 * k + m - m) / k
+        p15: SupportsFloat = (s5 * k + m - m) / k
+        ok = _HYPOT(p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15) < lim
+        if not ok:  # (not `>=`: NaN takes the slow path too)
+            return _full(f, grid, offset)
+        depth = (
+            _NEW(_LEVEL, (q1, a1, n1, o1, p6, p7)),
+            _NEW(_LEVEL, (q2, a2, n2, o2, p8, p9)),
+            _NEW(_LEVEL, (q3, a3, n3, o3, p10, p11)),
+            _NEW(_LEVEL, (q4, a4, n4, o4, p12, p13)),
+            _NEW(_LEVEL, (q5, a5, n5, o5, p14, p15)),
+        )
+        fields = (seg, sid, p0, ltq, ltt, p1, vol, ts, tb, oi, oih, oil, p2, p3, p4, p5, depth)
+        return _NEW(_FULL, fields)
 
-    def _quote(self, frame: bytes, offset: int) -> Quote:
-        f = QUOTE_STRUCT.unpack_from(frame, offset)
-        if f[1] != 50:
-            raise DecodeError(f"code 4 declares length {f[1]}, expected 50")
-        grid = self._grids.get(f[2] << 32 | f[3]) or self._default.get(f[2]) or self._fallback
-        k, fs, limit = grid[0], grid[1], grid[2]
-        if hypot(f[4], f[7], f[11], f[12], f[13], f[14]) < limit:
-            m = _MAGIC
-            return _quote(
-                f,
-                (
-                    (f[4] * k + m - m) / k,
-                    (f[7] * fs + m - m) / fs,
-                    (f[11] * k + m - m) / k,
-                    (f[12] * k + m - m) / k,
-                    (f[13] * k + m - m) / k,
-                    (f[14] * k + m - m) / k,
-                ),
-            )
-        return _quote(f, _rounded(f, _QUOTE_PRICES, grid, offset))
+    def _quote(self, frame: _Frame, offset: int) -> Quote:
+        raw = _UNPACK_QUOTE(frame, offset)
+        f: _QuoteFields = raw
+        _, length, seg, sid, ltp, ltq, ltt, atp, vol, ts, tb, op, cl, hi, lo = f
+        if length != 50:
+            raise DecodeError(f"code 4 declares length {length}, expected 50")
+        grid = self._grids.get(seg << 32 | sid)
+        if grid is None:
+            grid = self._default.get(seg, self._fallback)
+        k, fs, m = grid[0], grid[1], _MAGIC
+        if not _HYPOT(*_QUOTE_PRICES_OF(raw)) < grid[2]:
+            return _quote(f, grid, offset)
+        # fmt: off
+        return _NEW(_QUOTE, (
+            seg, sid, (ltp * k + m - m) / k, ltq, ltt, (atp * fs + m - m) / fs, vol, ts, tb,
+            (op * k + m - m) / k, (cl * k + m - m) / k, (hi * k + m - m) / k, (lo * k + m - m) / k,
+        ))
+        # fmt: on
 
-    def _ticker(self, frame: bytes, offset: int) -> Ticker | PrevClose:
-        f = TICKER_STRUCT.unpack_from(frame, offset)
-        if f[1] != 16:
-            raise DecodeError(f"code {f[0]} declares length {f[1]}, expected 16")
-        grid = self._grids.get(f[2] << 32 | f[3]) or self._default.get(f[2]) or self._fallback
-        k, p = grid[0], f[4]
-        if -grid[2] < p < grid[2]:
+    def _ticker(self, frame: _Frame, offset: int) -> Ticker | PrevClose:
+        f: _TickerFields = _UNPACK_TICKER(frame, offset)
+        code, length, seg, sid, p, value = f
+        if length != 16:
+            raise DecodeError(f"code {code} declares length {length}, expected 16")
+        grid = self._grids.get(seg << 32 | sid)
+        if grid is None:
+            grid = self._default.get(seg, self._fallback)
+        k, limit = grid[0], grid[2]
+        if -limit < p < limit:
             price = (p * k + _MAGIC - _MAGIC) / k
         else:
             price = _rounded(f, _TICKER_PRICES, grid, offset)[0]
-        return new_tuple(Ticker if f[0] == 2 else PrevClose, (f[2], f[3], price, f[5]))
+        if code == 2:
+            return _NEW(Ticker, (seg, sid, price, value))
+        return _NEW(PrevClose, (seg, sid, price, value))
