@@ -20,7 +20,7 @@ DEMO_ENV := DEV_MODE=true DJANGO_DEBUG=true DHANHQ_FEED_URL=ws://127.0.0.1:$(SIM
 LOCAL_ENV := DJANGO_SECRET_KEY=local-checks-only-never-deployed DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1 \
 	DJANGO_HTTPS=off
 
-.PHONY: run test bench chaos lint system-deps venv dev-venv
+.PHONY: run test bench chaos lint system-deps venv dev-venv compiled-decoder
 
 venv: $(STAMP)
 
@@ -36,11 +36,26 @@ $(DEV_STAMP): $(STAMP) requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(DEV_STAMP)
 
-# redis-server and chromium from Debian when missing (CI runs as root on a fresh machine).
+# The feed's decoder compiled with mypyc (tools/compile_decoder.py; full packets about 1.5x
+# faster). Rebuilt when its sources change; dhan.decoder uses a build only while it matches
+# the source, and runs as pure Python without one (`make run`'s runtime-only venv).
+EXT_SUFFIX := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+COMPILED_DECODER := dhan/_compiled_decoder$(EXT_SUFFIX)
+
+compiled-decoder: $(COMPILED_DECODER)
+
+$(COMPILED_DECODER): dhan/decoder.py dhan/packets.py dhan/ticks.py tools/compile_decoder.py $(DEV_STAMP)
+	$(PY) tools/compile_decoder.py
+
+# redis-server, chromium, and a C compiler with Python's headers (the compiled decoder) from
+# Debian when missing (CI runs as root on a fresh machine).
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	$(PYTHON) -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" \
+		|| missing="$$missing python3-dev"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -64,7 +79,7 @@ lint: dev-venv
 	$(LOCAL_ENV) $(PY) manage.py check
 	$(LOCAL_ENV) $(PY) manage.py makemigrations --check --dry-run
 
-test: dev-venv system-deps lint
+test: dev-venv system-deps lint compiled-decoder
 	$(PY) -m pytest -q -n 2
 
 # The fault battery (also part of `make test`), printing each fault's recovery time.
@@ -73,7 +88,7 @@ chaos: dev-venv system-deps
 
 # The fan-out's independent client is Node's `ws` (bench/node): node and npm from apt when
 # missing, `ws` from npm by bench/bench_clients.py.
-bench: dev-venv system-deps
+bench: dev-venv system-deps compiled-decoder
 	command -v node >/dev/null && command -v npm >/dev/null || \
 		(apt-get update && apt-get install -y --no-install-recommends nodejs npm)
 	$(LOCAL_ENV) $(PY) bench/run.py

@@ -4,10 +4,12 @@ instrument's tick grid (DhanHQ sends float32: 131072.10 arrives as 131072.09375)
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from math import hypot
 from operator import itemgetter
+from pathlib import Path
 from typing import Final, SupportsFloat
 
 from dhan.packets import (
@@ -31,48 +33,11 @@ from dhan.packets import (
     new_tuple,
     packet_at,
 )
+from dhan.ticks import DEFAULT_TICK_SIZES, TickGrid, grid_id
 
-# --- tick grid ----------------------------------------------------------------------
+__all__ = ["DEFAULT_TICK_SIZES", "Decoder", "PureDecoder", "TickGrid", "source_digest"]
 
-DEFAULT_TICK_SIZES: dict[int, float] = {
-    0: 0.01,  # indices: 0.05 or 0.01 in the scrip master; the finer grid holds both
-    1: 0.01,  # NSE equities: 0.01 below 250 rupees since 2025; finer is never wrong
-    2: 0.05,
-    3: 0.0025,
-    4: 0.01,
-    5: 0.05,
-    7: 0.0025,
-    8: 0.05,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class TickGrid:
-    """A tick size as an integer number of units of 10**-decimals rupees.
-
-    Snapping divides integers, so 1612.35 comes out as the double that prints 1612.35.
-    """
-
-    units: int
-    scale: int
-
-    @classmethod
-    def of(cls, tick_size: float | str) -> TickGrid:
-        text = f"{float(tick_size):.6f}".rstrip("0").rstrip(".")
-        decimals = len(text.partition(".")[2])
-        scale = 10 ** max(decimals, 2)
-        units = round(float(tick_size) * scale)
-        if units <= 0:
-            raise ValueError(f"tick size must be positive, got {tick_size!r}")
-        return cls(units, scale)
-
-    def snap(self, price: float) -> float:
-        return round(price * self.scale / self.units) * self.units / self.scale
-
-
-def _grid_id(segment: int, security_id: int) -> int:
-    return segment << 32 | security_id
-
+logger = logging.getLogger(__name__)
 
 # --- snapping ---------------------------------------------------------------------
 
@@ -161,7 +126,7 @@ class Decoder:
         self._default = {seg: self._entry(TickGrid.of(t)) for seg, t in DEFAULT_TICK_SIZES.items()}
         self._grids: dict[int, _Grid] = {}
         for (seg, sid), tick in (tick_sizes or {}).items():
-            self._grids[_grid_id(seg, sid)] = self._entry(TickGrid.of(tick))
+            self._grids[grid_id(seg, sid)] = self._entry(TickGrid.of(tick))
         self._fallback = self._entry(TickGrid.of(0.01))
 
     @staticmethod
@@ -294,3 +259,37 @@ class Decoder:
         if code == 2:
             return _NEW(Ticker, (seg, sid, price, value))
         return _NEW(PrevClose, (seg, sid, price, value))
+
+
+# --- the compiled build -----------------------------------------------------------------
+
+# `make compiled-decoder` (part of `make test` and `make bench`) compiles a copy of this
+# module with mypyc as `dhan._compiled_decoder`, stamped with the digest of the sources it
+# was made from. Its `Decoder` replaces the one above only while that digest is this
+# source's: an edited decoder is never shadowed by an old build, and without a build (no
+# C compiler, `make run`'s runtime-only venv) the pure-Python decoder runs.
+SOURCES = ("decoder.py", "packets.py", "ticks.py")
+
+
+def source_digest() -> str:
+    folder = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in SOURCES:
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _use_compiled() -> None:
+    try:
+        from dhan import _compiled_decoder as compiled  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    if getattr(compiled, "SOURCE_DIGEST", None) != source_digest():
+        logger.warning("dhan/_compiled_decoder is older than dhan/decoder.py: not used")
+        return
+    globals()["Decoder"] = compiled.Decoder
+
+
+PureDecoder = Decoder  # the pure-Python class, whichever `Decoder` is in use
+if __name__ == "dhan.decoder":  # this module as written, not its compiled copy
+    _use_compiled()

@@ -8,8 +8,8 @@ import threading
 import zlib
 from collections.abc import Callable, Mapping
 
-from dhan.decoder import TickGrid
 from dhan.segments import InstrumentKey
+from dhan.ticks import TickGrid
 
 
 class PriceBook:

@@ -28,9 +28,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dhan.decoder import TickGrid
 from dhan.segments import SEGMENT_CODES, InstrumentKey
 from dhan.simulator.book import PriceBook
+from dhan.ticks import TickGrid
 
 TRANSIT, PENDING, PART_TRADED, TRADED = "TRANSIT", "PENDING", "PART_TRADED", "TRADED"
 REJECTED, CANCELLED, EXPIRED = "REJECTED", "CANCELLED", "EXPIRED"

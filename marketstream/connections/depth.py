@@ -19,13 +19,14 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 
 from dhan.client import FeedCredentials
-from dhan.decoder import DEFAULT_TICK_SIZES, Decoder
+from dhan.decoder import Decoder
 from dhan.depth import DepthDisconnect, DepthRow, decode_depth
 from dhan.depthclient import DepthConnection
 from dhan.errors import classify_reason
 from dhan.limits import DEPTH_SEGMENTS, MAX_DEPTH_INSTRUMENTS_PER_CONNECTION
 from dhan.packets import DecodeError
 from dhan.segments import SEGMENT_NAMES, InstrumentKey, InstrumentKeyError
+from dhan.ticks import DEFAULT_TICK_SIZES
 from marketstream.connections.kinds import DEPTH_KIND, ConnectionKind, KindFactory
 from marketstream.connections.marketfeed import check_credentials
 from marketstream.models import Stream

@@ -5,7 +5,6 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from dhan.decoder import DEFAULT_TICK_SIZES
 from dhan.segments import InstrumentKey
 from dhan.simulator import (
     BASE_PRICES_FILE,
@@ -14,6 +13,7 @@ from dhan.simulator import (
     DhanSimulator,
     SimulatorConfig,
 )
+from dhan.ticks import DEFAULT_TICK_SIZES
 from prices.models import Instrument
 
 
