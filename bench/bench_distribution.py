@@ -84,7 +84,7 @@ def bench_current_prices(url: str, client: redis.Redis) -> None:
     query = "/api/v1/current_prices?keys=" + ",".join(keys)
     rounds = 200
     with override_settings(REDIS_URL=url, DHANHQ_CLIENT_ID="", DHANHQ_ACCESS_TOKEN=""):
-        web = Client()
+        web = Client(HTTP_HOST="localhost")  # one of ALLOWED_HOSTS (make bench's LOCAL_ENV)
         assert web.get(query).json()["cached_count"] == 500
         start = time.perf_counter()
         for _ in range(rounds):
