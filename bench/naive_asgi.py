@@ -9,6 +9,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketstream.settings")
 django_asgi_app = get_asgi_application()
 
+from channels.consumer import AsyncConsumer  # noqa: E402
 from channels.layers import DEFAULT_CHANNEL_LAYER  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - after Django setup
 from django.urls import path  # noqa: E402
@@ -20,6 +21,10 @@ from prices.live import LivePrices, LivePricesMiddleware  # noqa: E402
 
 class MemberPerConsumer(DashboardConsumer):
     channel_layer_alias = DEFAULT_CHANNEL_LAYER  # a channel of its own, as Channels does
+    # Channels' own loop and dispatch (a receive task and an asyncio.wait per message, old
+    # database connections closed per message), where ours have no channel to listen on.
+    __call__ = AsyncConsumer.__call__
+    dispatch = AsyncConsumer.dispatch
 
     async def join_group(self) -> None:
         await self.channel_layer.group_add(GROUP, self.channel_name)
