@@ -93,6 +93,8 @@ class Broadcaster:
         self._seq = 0
         self.status: str | None = None
         self._status_at = 0.0
+        self._status_read: asyncio.Future | None = None  # one read for every client waiting
+        self._status_sent: str | None = None  # in the last window this process sent
         self.windows_sent = 0
 
     # --- lifecycle ------------------------------------------------------------------
@@ -230,6 +232,16 @@ class Broadcaster:
         interval = self.interval_seconds()
         await asyncio.sleep(interval - time.time() % interval)
 
+    async def current_status(self) -> str:
+        """The status for a client that just connected: the last one read while under
+        STATUS_REFRESH_SECONDS old, else one read shared by everyone asking meanwhile (a
+        market-open connect storm makes one read, not one per connect)."""
+        if self.status is not None and time.monotonic() - self._status_at < STATUS_REFRESH_SECONDS:
+            return self.status
+        if self._status_read is None or self._status_read.done():
+            self._status_read = asyncio.ensure_future(self.refresh_status())
+        return await asyncio.shield(self._status_read)  # a client leaving stops no read
+
     async def refresh_status(self) -> str:
         status = await sync_to_async(self._status, thread_sensitive=False)()
         self.status, self._status_at = status, time.monotonic()
@@ -259,11 +271,11 @@ class Broadcaster:
         records, self._records = self._records, {field: {} for field in RECORD_FIELDS}
         if records["depth"] and (watched := await self._watched_depth()) is not None:
             records["depth"] = {k: v for k, v in records["depth"].items() if k in watched}
-        old_status = self.status
         if time.monotonic() - self._status_at >= STATUS_REFRESH_SECONDS:
-            await self.refresh_status()
-        if not changed and not any(records.values()) and self.status == old_status:
+            await self.refresh_status()  # (or a connect read it: current_status)
+        if not changed and not any(records.values()) and self.status == self._status_sent:
             return False
+        self._status_sent = self.status
         # Unique per window and increasing across leaders (wall clock in ms).
         self._seq = max(self._seq + 1, int(time.time() * 1000))
         await get_channel_layer().group_send(

@@ -97,9 +97,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.join_group()
         await self.accept()
         self.live.ensure_started()
-        broadcaster = self.live.broadcaster
-        status = broadcaster.status or await broadcaster.refresh_status()
-        await self._send_status(status)
+        await self._send_status(await self.live.broadcaster.current_status())
 
     @property
     def keys(self) -> frozenset[str]:

@@ -122,3 +122,38 @@ async def test_stop_ends_the_broadcaster_even_when_its_clean_up_fails(settings):
     task = broadcaster._task
     await asyncio.wait_for(broadcaster.stop(), 5)
     assert task.done()
+
+
+async def test_a_connect_storm_reads_the_feed_status_once():
+    reads = []
+
+    def status() -> str:
+        reads.append(1)
+        return "live"
+
+    broadcaster = Broadcaster(status=status)
+    assert (
+        await asyncio.gather(*(broadcaster.current_status() for _ in range(200))) == ["live"] * 200
+    )
+    assert len(reads) == 1  # one read shared by the 200, then fresh for a while
+    assert await broadcaster.current_status() == "live" and len(reads) == 1
+
+
+async def test_a_status_change_read_for_a_new_client_still_reaches_every_client(full_stack, member):
+    feed = {"status": "live"}
+    broadcaster = Broadcaster(status=lambda: feed["status"])
+    broadcaster.ensure_running()
+    try:
+        await flush(full_stack, {"NSE_EQ:2885": 1519.0})
+        (first,) = await windows_from(member, count=1)
+        assert first["status"] == "live"
+        await drain(member)
+        feed["status"] = "stale"  # the feed stops: no price changes from here on
+        broadcaster._status_at = 0.0  # the last read is old: a connect reads it again
+        assert await broadcaster.current_status() == "stale"
+        layer = get_channel_layer()
+        async with asyncio.timeout(5):
+            window = await layer.receive(member)  # no prices changed; the status did
+        assert window["status"] == "stale" and json.loads(window["prices"]) == {}
+    finally:
+        await broadcaster.stop()
