@@ -42,12 +42,11 @@ class DaphneFrames:
     the reactor says writable) does. Going through `write` instead registers and
     unregisters the socket with the event loop for every window of every client (two
     `epoll_ctl` and a loop turn each; measured 5,000 clients: 53 -> 29 us per update,
-    and the selector keys it churns were what filled the collector's oldest
-    generation). A rest that did
-    not fit, and any socket with bytes queued already (a slow client), compression, TLS
-    or another transport, go autobahn's `sendPreparedMessage` -> `transport.write`, so
-    ordering, daphne's ping timeout for a client that stops reading and the close path
-    are Twisted's as before."""
+    and the selector keys it churns were what filled the collector's oldest generation).
+    A rest that did not fit, and any socket with bytes queued already (a slow client),
+    compression, TLS or another transport, go autobahn's `sendPreparedMessage` ->
+    `transport.write`, so ordering, daphne's ping timeout for a client that stops reading
+    and the close path are Twisted's as before."""
 
     __slots__ = ("_direct", "_protocol", "_transport")
 

@@ -276,7 +276,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.last_seq = event["seq"]
         if event.get("status") and event["status"] != self.status:
             await self._send_status(event["status"])
-        for sub in self.subscriptions.values():
+        for sub in self._active:
             payload = sub.on_window(event, self.live.windows)
             if payload is None:
                 continue
