@@ -64,6 +64,16 @@ async def received_by_fanout(fanout: LocalFanout, count: int) -> None:
             await asyncio.sleep(0.01)
 
 
+async def broadcaster_settled(live) -> None:
+    """The process's own broadcaster (started by the first connect) announces the feed
+    status in its first window; wait until the fan-out has it, so that the windows a test
+    counts are its own."""
+    async with asyncio.timeout(5):
+        while live.broadcaster.windows_sent < 1:
+            await asyncio.sleep(0.01)
+    await received_by_fanout(live.fanout, 1)
+
+
 async def test_the_process_is_one_group_member_and_receives_each_window_once(live, dashboard_app):
     fanout = live.fanout
     layer = get_channel_layer()
@@ -74,6 +84,7 @@ async def test_the_process_is_one_group_member_and_receives_each_window_once(liv
     members = set(layer.groups[GROUP])
     assert len(members - before) <= 1  # at most the fan-out's, if this loop had none yet
     assert sum(m.startswith("dashboard-fanout.") for m in members) == 1
+    await broadcaster_settled(live)
     before = fanout.messages_received
     await window({"NSE_EQ:2885": 1520.0, "NSE_EQ:102": 7.5})
     for i, ws in enumerate(clients):
@@ -105,6 +116,7 @@ async def test_windows_during_a_snapshot_wait_for_it_and_arrive_merged_after_it(
     ws = await connect(dashboard_app(GatedSnapshotConsumer))
     await ws.send_json_to({"action": "subscribe", "keys": ["NSE_EQ:2885", "NSE_EQ:1333"]})
     assert (await ws.receive_json_from())["type"] == "ack"
+    await broadcaster_settled(live)
     before = fanout.messages_received
     await window({"NSE_EQ:2885": 1501.0, "NSE_EQ:1333": 10.0}, ts=0.0)  # older than it
     await window({"NSE_EQ:2885": 1502.0})
