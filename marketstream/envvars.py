@@ -23,3 +23,8 @@ def env_host_ports(name: str) -> list[tuple[str, int]]:
             host, _, port = item.rpartition(":")
             pairs.append((host.strip("[]"), int(port)))
     return pairs
+
+
+def env_list(name: str) -> list[str]:
+    """`a,b,c` -> ["a", "b", "c"], blanks dropped (WEBHOOK_ALLOWED_HOSTS)."""
+    return [v.strip() for v in os.environ.get(name, "").split(",") if v.strip()]

@@ -5,13 +5,14 @@ without it everything runs embedded in one process (see the README).
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from marketstream.envvars import env_bool, env_host_ports, env_int
+from marketstream.envvars import env_bool, env_host_ports, env_int, env_list
 from marketstream.logredact import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_ratelimit",
+    "axes",
     "accounts",
     "orders",
     "alerts",
@@ -97,6 +99,11 @@ MIDDLEWARE = [
     "marketstream.ratelimit.ApiRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into its page
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 # Pages load only their own scripts, styles and sockets: no inline script or style anywhere.
@@ -287,3 +294,36 @@ API_RATE_LIMIT_PER_USER = os.environ.get("API_RATE_LIMIT_PER_USER", "600/m").str
 # Behind a proxy, the request header with the client's address (e.g. HTTP_X_FORWARDED_FOR,
 # which the proxy must overwrite, not append to); unset: the socket's peer address.
 RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY", "").strip() or None
+
+# Open /ws/dashboard/ sockets per client address (the address as RATELIMIT_IP_META_KEY
+# finds it), per web process; past it the handshake is refused. An office behind one NAT
+# address with a few tabs per trader fits.
+WS_MAX_CONNECTIONS_PER_IP = env_int("WS_MAX_CONNECTIONS_PER_IP", 500)
+# The largest WebSocket message a client may send (bytes); a larger one is answered with
+# close code 1009. Subscribing 1,000 keys takes about 20 KiB.
+WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 64 * 1024)
+
+# Webhook receivers (alerts, screens) never reach this server's network: loopback, private,
+# link-local, multicast, reserved and metadata addresses are refused at creation and at
+# delivery, except the hosts or addresses listed here (an operator's internal receiver).
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS")
+
+# Every Redis command on a request path gives up after this (health answers `error`, pages
+# render from what they have instead of hanging on a stalled Redis).
+REDIS_SOCKET_TIMEOUT_SECONDS = float(os.environ.get("REDIS_SOCKET_TIMEOUT_SECONDS") or 1.0)
+REDIS_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("REDIS_CONNECT_TIMEOUT_SECONDS") or 1.0)
+
+# Login throttling (django-axes): after this many failed sign-ins for one username, or
+# from one address, sign-in is refused for LOGIN_LOCKOUT_MINUTES (the counts live in the
+# database, so every web process shares them; staff unlock in the admin's "Access attempts").
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15)
+# Linking a broker account checks its token with one DhanHQ REST call; a user whose checks
+# fail this often (django-ratelimit's `N/period`) must wait before trying again.
+BROKER_LINK_FAILURE_RATE = os.environ.get("BROKER_LINK_FAILURE_RATE", "5/h").strip()
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # each alone: per address, per user
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "accounts.throttling.client_ip"  # RATELIMIT_IP_META_KEY's address
