@@ -204,7 +204,8 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_webhook_is_signed_retried_with_one_event_id_and_delivered_once(alice):
+def test_a_webhook_is_signed_retried_with_one_event_id_and_delivered_once(alice, settings):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]  # the receiver is on this machine
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     Receiver.seen = []
