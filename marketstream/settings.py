@@ -174,6 +174,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 REDIS_SENTINELS = env_host_ports("REDIS_SENTINELS")
 REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "").strip() or "mymaster"
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+# Every Redis command gives up after this (prices/redisconn.py, the Django cache): a stalled
+# Redis makes health answer `error` and pages render from what they have, never hang.
+REDIS_SOCKET_TIMEOUT_SECONDS = float(os.environ.get("REDIS_SOCKET_TIMEOUT_SECONDS") or 1.0)
+REDIS_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("REDIS_CONNECT_TIMEOUT_SECONDS") or 1.0)
 if REDIS_SENTINELS:
     REDIS_URL = "redis+sentinel://" + REDIS_SENTINEL_MASTER  # prices/redisconn.py
 
@@ -186,8 +190,8 @@ if REDIS_SENTINELS:
                 "CLIENT_CLASS": "django_redis.client.SentinelClient",
                 "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
                 "SENTINELS": REDIS_SENTINELS,
-                "SOCKET_TIMEOUT": 5,
-                "SOCKET_CONNECT_TIMEOUT": 2,
+                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT_SECONDS,
+                "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT_SECONDS,
             },
         }
     }
@@ -206,7 +210,11 @@ elif REDIS_URL:
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT_SECONDS,
+                "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT_SECONDS,
+            },
         }
     }
     # The pub/sub layer: one PUBLISH per group_send, no per-member fan-out in Redis and no
@@ -307,11 +315,6 @@ WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 64 * 1024)
 # link-local, multicast, reserved and metadata addresses are refused at creation and at
 # delivery, except the hosts or addresses listed here (an operator's internal receiver).
 WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS")
-
-# Every Redis command on a request path gives up after this (health answers `error`, pages
-# render from what they have instead of hanging on a stalled Redis).
-REDIS_SOCKET_TIMEOUT_SECONDS = float(os.environ.get("REDIS_SOCKET_TIMEOUT_SECONDS") or 1.0)
-REDIS_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("REDIS_CONNECT_TIMEOUT_SECONDS") or 1.0)
 
 # Login throttling (django-axes): after this many failed sign-ins for one username, or
 # from one address, sign-in is refused for LOGIN_LOCKOUT_MINUTES (the counts live in the
