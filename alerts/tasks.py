@@ -1,17 +1,16 @@
-"""Celery tasks delivering alert firings by email and by webhook. A webhook is POSTed with
-a JSON body, `X-MarketStream-Signature: sha256=<HMAC-SHA256 of the raw body with the
-alert's secret>` and `X-MarketStream-Event: <event id>` (the same on every retry), and
-retried with exponential backoff for up to an hour; every attempt is recorded on the
-event (its time, HTTP status or error)."""
+"""Celery tasks delivering alert firings by email and by webhook. A webhook is POSTed by
+`webhooks.delivery` (its target checked again, signed with the alert's secret,
+`X-MarketStream-Event: <event id>` the same on every retry, no redirects followed) and
+retried with exponential backoff for up to an hour; a target refused at delivery (it
+resolves to an internal address now) is not retried. Every attempt is recorded on the
+event: its time and coarse outcome (`delivered`, `refused` with the receiver's HTTP
+status, `unreachable`, `blocked`)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 
-import requests
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
@@ -19,10 +18,10 @@ from django.utils import timezone
 
 from alerts.api import event_json
 from alerts.models import AlertEvent
+from webhooks.delivery import deliver
 
 logger = logging.getLogger(__name__)
 
-WEBHOOK_TIMEOUT_SECONDS = 10
 RETRY_BASE_SECONDS = 5
 GIVE_UP_AFTER_SECONDS = 3600
 MAX_RETRIES = 12  # 5 s doubling to 10 min: about an hour of tries
@@ -39,43 +38,48 @@ def webhook_body(event: AlertEvent) -> bytes:
     return json.dumps({k: shown[k] for k in WEBHOOK_FIELDS}, separators=(",", ":")).encode()
 
 
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def _record(event: AlertEvent, **attempt) -> None:
     event.attempts = [*event.attempts, {"at": timezone.now().isoformat(), **attempt}]
 
 
+def _finish(event: AlertEvent, state: str) -> None:
+    event.webhook = state
+    event.save(update_fields=["attempts", "webhook"])
+
+
 @shared_task(bind=True, name="alerts.deliver_webhook", ignore_result=True, max_retries=None)
 def deliver_webhook(self, event_id: int) -> str:
+    """Queued by `alerts.notify.notify` for a firing with a webhook; runs again on retry."""
     event = AlertEvent.objects.select_related("alert").filter(pk=event_id).first()
     if event is None or event.webhook != AlertEvent.Delivery.PENDING:
         return "nothing to deliver"
-    alert, body = event.alert, webhook_body(event)
-    headers = {
-        "Content-Type": "application/json",
-        "X-MarketStream-Signature": signature(alert.webhook_secret, body),
-        "X-MarketStream-Event": str(event.event_id),
-    }
-    try:
-        response = requests.post(
-            alert.webhook_url, data=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS
-        )
-        ok, outcome = response.ok, {"status": response.status_code}
-    except requests.RequestException as exc:
-        ok, outcome = False, {"error": type(exc).__name__}
-    _record(event, **outcome)
-    if ok:
-        event.webhook = AlertEvent.Delivery.DELIVERED
-        event.save(update_fields=["attempts", "webhook"])
+    alert = event.alert
+    outcome = deliver(
+        alert.webhook_url,
+        webhook_body(event),
+        secret=alert.webhook_secret,
+        event_id=str(event.event_id),
+    )
+    _record(event, **outcome.attempt())
+    if outcome.delivered:
+        _finish(event, AlertEvent.Delivery.DELIVERED)
         return "delivered"
+    if not outcome.worth_retrying:  # the target itself is refused: no retry makes it fine
+        _finish(event, AlertEvent.Delivery.FAILED)
+        logger.warning("alert %s: webhook blocked at delivery: %s", alert.pk, outcome.why)
+        return "blocked"
     age = (timezone.now() - event.triggered_at).total_seconds()
     delay = min(RETRY_BASE_SECONDS * 2**self.request.retries, 600)
     if age + delay > GIVE_UP_AFTER_SECONDS or self.request.retries >= MAX_RETRIES:
-        event.webhook = AlertEvent.Delivery.FAILED
-        event.save(update_fields=["attempts", "webhook"])
-        logger.warning("alert %s: webhook given up after %d tries", alert.pk, len(event.attempts))
+        _finish(event, AlertEvent.Delivery.FAILED)
+        last = outcome.status or outcome.why
+        logger.warning(
+            "alert %s: webhook given up after %d tries (last: %s %s)",
+            alert.pk,
+            len(event.attempts),
+            outcome.result,
+            last,
+        )
         return "failed"
     event.save(update_fields=["attempts"])
     raise self.retry(countdown=delay * settings.ALERT_WEBHOOK_RETRY_SCALE)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlsplit
 
 from django.utils import timezone
 
 from alerts.models import CONDITIONS, PCT_CONDITIONS, Alert
 from dhan.segments import InstrumentKey, InstrumentKeyError
 from prices.models import Instrument
+from webhooks.targets import TargetError, check_url
 
 MAX_NOTE = 200
 MAX_COOLDOWN_SECONDS = 7 * 24 * 3600
@@ -98,15 +98,26 @@ def _expires(raw: object) -> datetime | None:
     return moment
 
 
+def webhook_url(url: str) -> str:
+    """`url` if a webhook may call it: http(s), and a host that resolves, every address of
+    it outside the server's network (or allowed by the operator). Called for the API and
+    the page (through `parse_alert`) and by the admin's form."""
+    longest = Alert._meta.get_field("webhook_url").max_length
+    if len(url) > longest:
+        raise AlertInputError(f"the webhook URL is too long ({longest} characters at most)")
+    try:
+        check_url(url)
+    except TargetError as exc:
+        raise AlertInputError(str(exc)) from None
+    return url
+
+
 def _webhook(raw: object) -> tuple[str, str]:
     if raw in (None, ""):
         return "", ""
     if not isinstance(raw, dict) or not isinstance(raw.get("url"), str):
         raise AlertInputError('\'webhook\' must be {"url", "secret"} or null')
-    url, secret = raw["url"].strip(), raw.get("secret") or ""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise AlertInputError("the webhook URL must be http(s)://host/...")
+    url, secret = webhook_url(raw["url"].strip()), raw.get("secret") or ""
     if not isinstance(secret, str) or len(secret) < 8:
         raise AlertInputError("the webhook secret must be a string of 8 characters or more")
     return url, secret
