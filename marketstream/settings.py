@@ -12,7 +12,16 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from marketstream.envvars import env_bool, env_host_ports, env_int, env_list
+from marketstream.backends import choose_backends
+from marketstream.envvars import (
+    env_bool,
+    env_float,
+    env_host_ports,
+    env_int,
+    env_list,
+    env_str,
+    require_production_settings,
+)
 from marketstream.logredact import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -23,7 +32,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEBUG = env_bool("DJANGO_DEBUG", False)
 # Published in this repository, so it signs nothing outside development.
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - refused in production
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "").strip() or DEVELOPMENT_SECRET_KEY
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 # The hosts this site answers as, and the only Origins its WebSocket accepts
 # (marketstream/origins.py): the public host name(s).
 ALLOWED_HOSTS = [
@@ -31,20 +40,8 @@ ALLOWED_HOSTS = [
     for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
     if h.strip()
 ]
-if not DEBUG:
-    # Production refuses to start on development defaults (README "Production").
-    _missing = [n for n in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS") if not os.environ.get(n)]
-    if _missing:
-        raise ImproperlyConfigured(
-            f"DEBUG is off (production) and {' and '.join(_missing)} "
-            f"{'is' if len(_missing) == 1 else 'are'} not set: set them, or DJANGO_DEBUG=true "
-            "for development"
-        )
-    if SECRET_KEY == DEVELOPMENT_SECRET_KEY:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is the development key published with the source: generate "
-            "one (python -c 'import secrets; print(secrets.token_urlsafe(50))')"
-        )
+if not DEBUG:  # production refuses to start on development defaults (README "Production")
+    require_production_settings(secret_key=SECRET_KEY, development_key=DEVELOPMENT_SECRET_KEY)
 
 # HTTPS (with DEBUG off): `on` (default) redirects HTTP to HTTPS, sends HSTS and marks
 # cookies secure; `proxy` trusts X-Forwarded-Proto from a TLS-terminating proxy that does
@@ -162,8 +159,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# WhiteNoise serves static files from daphne; from the finders, so no collectstatic step.
+# WhiteNoise serves static files from daphne, from the finders: no collectstatic step. A
+# deployment that collects them names the directory (unset: none, and no warning per process).
+STATIC_ROOT = env_str("DJANGO_STATIC_ROOT", "") or None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
@@ -172,66 +170,26 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # High availability: REDIS_SENTINELS (and REDIS_SENTINEL_MASTER) instead of REDIS_URL puts
 # every Redis user behind Sentinel (README "Redis high availability").
 REDIS_SENTINELS = env_host_ports("REDIS_SENTINELS")
-REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "").strip() or "mymaster"
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 # Every Redis command gives up after this (prices/redisconn.py, the Django cache): a stalled
 # Redis makes health answer `error` and pages render from what they have, never hang.
-REDIS_SOCKET_TIMEOUT_SECONDS = float(os.environ.get("REDIS_SOCKET_TIMEOUT_SECONDS") or 1.0)
-REDIS_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("REDIS_CONNECT_TIMEOUT_SECONDS") or 1.0)
+REDIS_SOCKET_TIMEOUT_SECONDS = env_float("REDIS_SOCKET_TIMEOUT_SECONDS", 1.0)
+REDIS_CONNECT_TIMEOUT_SECONDS = env_float("REDIS_CONNECT_TIMEOUT_SECONDS", 1.0)
 if REDIS_SENTINELS:
     REDIS_URL = "redis+sentinel://" + REDIS_SENTINEL_MASTER  # prices/redisconn.py
-
-if REDIS_SENTINELS:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": f"redis://{REDIS_SENTINEL_MASTER}/0",
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.SentinelClient",
-                "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
-                "SENTINELS": REDIS_SENTINELS,
-                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT_SECONDS,
-                "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT_SECONDS,
-            },
-        }
-    }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {
-                "hosts": [{"sentinels": REDIS_SENTINELS, "master_name": REDIS_SENTINEL_MASTER}]
-            },
-        }
-    }
-    CELERY_BROKER_URL = ";".join(f"sentinel://{h}:{p}" for h, p in REDIS_SENTINELS)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"master_name": REDIS_SENTINEL_MASTER}
-elif REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT_SECONDS,
-                "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT_SECONDS,
-            },
-        }
-    }
-    # The pub/sub layer: one PUBLISH per group_send, no per-member fan-out in Redis and no
-    # silent drop at a capacity of 100 (README "Channel layer").
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
-    }
-    CELERY_BROKER_URL = REDIS_URL
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # Embedded mode is one process: its local cache is shared by everything that counts.
-    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    CELERY_BROKER_URL = "memory://localhost/"
+_backends = choose_backends(
+    redis_url=REDIS_URL,
+    sentinels=REDIS_SENTINELS,
+    sentinel_master=REDIS_SENTINEL_MASTER,
+    socket_timeout_seconds=REDIS_SOCKET_TIMEOUT_SECONDS,
+    connect_timeout_seconds=REDIS_CONNECT_TIMEOUT_SECONDS,
+)
+CACHES = _backends.caches
+CHANNEL_LAYERS = _backends.channel_layers
+CELERY_BROKER_URL = _backends.celery_broker_url
+CELERY_BROKER_TRANSPORT_OPTIONS = _backends.celery_broker_transport_options
+SILENCED_SYSTEM_CHECKS += _backends.silenced_checks
 
 CELERY_RESULT_BACKEND = None
 # Embedded mode: tasks run in the calling process, so the feed thread lives in the web process.
@@ -254,17 +212,13 @@ DHANHQ_DEPTH_FEED_URL = os.environ.get(
 )
 DHANHQ_WS_ENABLED = env_bool("DHANHQ_WS_ENABLED", True)
 # The 20-level depth socket closes this long after its last watcher leaves.
-DEPTH_IDLE_SECONDS = float(os.environ.get("DEPTH_IDLE_SECONDS", "30"))
+DEPTH_IDLE_SECONDS = env_float("DEPTH_IDLE_SECONDS", 30)
 DHANHQ_WS_MODE = os.environ.get("DHANHQ_WS_MODE", "quote").strip().lower() or "quote"
 
 # Feed supervision timings (seconds); tests shorten them.
-DHANHQ_WATCHDOG_SILENCE_SECONDS = float(os.environ.get("DHANHQ_WATCHDOG_SILENCE_SECONDS") or 30)
-DHANHQ_RECONNECT_MAX_DELAY_SECONDS = float(
-    os.environ.get("DHANHQ_RECONNECT_MAX_DELAY_SECONDS") or 30
-)
-DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS = float(
-    os.environ.get("DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS") or 60
-)
+DHANHQ_WATCHDOG_SILENCE_SECONDS = env_float("DHANHQ_WATCHDOG_SILENCE_SECONDS", 30)
+DHANHQ_RECONNECT_MAX_DELAY_SECONDS = env_float("DHANHQ_RECONNECT_MAX_DELAY_SECONDS", 30)
+DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS = env_float("DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS", 60)
 
 DEV_MODE = env_bool("DEV_MODE", False)
 LTP_CACHE_TTL_SECONDS = env_int("LTP_CACHE_TTL_SECONDS", 30)
@@ -286,13 +240,13 @@ ORDER_FEED_END = os.environ.get("ORDER_FEED_END", "16:30")
 # alert evaluator: turn it off on workers that should only run feeds.
 MARKETSTREAM_ALERT_EVALUATOR = env_bool("MARKETSTREAM_ALERT_EVALUATOR", True)
 # Alert webhooks are retried 5 s, 10 s, 20 s ... (up to an hour) times this (tests: less).
-ALERT_WEBHOOK_RETRY_SCALE = float(os.environ.get("ALERT_WEBHOOK_RETRY_SCALE", "1"))
+ALERT_WEBHOOK_RETRY_SCALE = env_float("ALERT_WEBHOOK_RETRY_SCALE", 1)
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
 # WebSocket messages per connection (prices/consumers.py): a token bucket of this rate and
 # burst; a message over it gets an `error`, and a client still flooding after this many
 # refusals is closed with code 4429. A page sends a handful of messages a minute.
-WS_MESSAGES_PER_SECOND = float(os.environ.get("WS_MESSAGES_PER_SECOND", "10"))
+WS_MESSAGES_PER_SECOND = env_float("WS_MESSAGES_PER_SECOND", 10)
 WS_MESSAGE_BURST = env_int("WS_MESSAGE_BURST", 50)
 WS_FLOOD_REFUSALS_BEFORE_CLOSE = env_int("WS_FLOOD_REFUSALS_BEFORE_CLOSE", 20)
 
@@ -303,17 +257,14 @@ API_RATE_LIMIT_PER_USER = os.environ.get("API_RATE_LIMIT_PER_USER", "600/m").str
 # which the proxy must overwrite, not append to); unset: the socket's peer address.
 RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY", "").strip() or None
 
-# Open /ws/dashboard/ sockets per client address (the address as RATELIMIT_IP_META_KEY
-# finds it), per web process; past it the handshake is refused. An office behind one NAT
-# address with a few tabs per trader fits.
+# Open /ws/dashboard/ sockets per client address (as RATELIMIT_IP_META_KEY finds it) and
+# web process: an office behind one NAT address fits. Past it the handshake is refused.
 WS_MAX_CONNECTIONS_PER_IP = env_int("WS_MAX_CONNECTIONS_PER_IP", 500)
-# The largest WebSocket message a client may send (bytes); a larger one is answered with
-# close code 1009. Subscribing 1,000 keys takes about 20 KiB.
+# The largest WebSocket message a client may send (bytes; larger: close 1009).
 WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 64 * 1024)
 
-# Webhook receivers (alerts, screens) never reach this server's network: loopback, private,
-# link-local, multicast, reserved and metadata addresses are refused at creation and at
-# delivery, except the hosts or addresses listed here (an operator's internal receiver).
+# Webhooks never reach this server's network (webhooks/), except the hosts, addresses or
+# networks listed here: an operator's internal receivers.
 WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS")
 
 # Login throttling (django-axes): after this many failed sign-ins for one username, or
