@@ -1,11 +1,10 @@
 """The alerts JSON API: `POST/GET /api/v1/alerts`, `GET/DELETE /api/v1/alerts/<id>`,
 `GET /api/v1/alerts/<id>/events`: a django-ninja router, mounted by the project's API
 behind session (CSRF checked for writes) or `Authorization: Token <key>` authentication,
-so `request.auth` is the user. A user's own alerts only: another's is "not found"."""
+so `request.auth` is the user. A user's own alerts only: another's is "not found". An
+alert the evaluator could not judge or fire shows `"status": "error"` and the reason."""
 
 from __future__ import annotations
-
-import json
 
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
@@ -15,6 +14,7 @@ from ninja import Field, Router, Schema
 from alerts.models import CONDITIONS, Alert, AlertEvent, ApiToken
 from alerts.validation import AlertInput, AlertInputError, parse_alert
 from prices.cache import price_store
+from prices.clientjson import ClientJsonError, loads_client_json
 from prices.schemas import Error
 
 router = Router(tags=["alerts"])
@@ -45,6 +45,7 @@ def alert_json(alert: Alert) -> dict:
         "note": alert.note,
         "webhook": {"url": alert.webhook_url} if alert.webhook_url else None,  # no secret
         "status": alert.status,
+        "error": alert.error_reason or None,
         "created_at": alert.created_at.isoformat(),
     }
 
@@ -104,7 +105,11 @@ class AlertOut(Schema):
     expires_at: str | None = Field(json_schema_extra=ISO)
     note: str
     webhook: WebhookOut | None = Field(description="its secret is never shown")
-    status: str = Field(description="active, triggered or expired")
+    status: str = Field(description="active, triggered, expired or error")
+    error: str | None = Field(
+        description="status error: why the alert could not be judged or fired; it is no "
+        "longer judged (delete it and make it again)"
+    )
     created_at: str = Field(json_schema_extra=ISO)
 
 
@@ -179,10 +184,13 @@ def list_alerts(request: HttpRequest) -> JsonResponse:
 )
 def add_alert(request: HttpRequest) -> JsonResponse:
     try:
-        data = parse_alert(json.loads(request.body or b"null"))
-    except ValueError as exc:  # JSON errors and AlertInputError
-        message = str(exc) if isinstance(exc, AlertInputError) else "the body is not JSON"
-        return _error(message)
+        body = loads_client_json(request.body or b"null")
+    except ClientJsonError as exc:  # not JSON, or nested too deep to parse safely
+        return _error(f"the body is {exc}")
+    try:
+        data = parse_alert(body)
+    except AlertInputError as exc:
+        return _error(str(exc))
     return JsonResponse({"alert": alert_json(create_alert(request.auth, data))}, status=201)
 
 

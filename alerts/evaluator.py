@@ -7,22 +7,30 @@ evaluator, or a restart judging a move again, finds nothing to update. The last 
 judged per instrument is kept (`EvaluatorMark`, at most a second old, at once after a
 firing); `load` catches up the move from there to the last known prices (`ltp_last`).
 An alert judges only moves after it was made (from `created_price`); `above` and `below`
-fire at once if already true.
+that never fired fire as soon as they are judged true (at creation if already true; at an
+instrument's first price if none was known), with that price as the previous price.
+
+One alert's failure is its own: any error judging, firing or storing it is logged once and
+sets that alert to `error` (its reason kept for its owner), out of the index; the others
+are judged as ever. A database that cannot be reached is no alert's fault: that raises, and
+the service restarts the evaluator, which catches up (exactly once, as above).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
+from typing import TypeVar
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from alerts.index import AlertIndex, Rule, rule_fires
-from alerts.models import PCT_CONDITIONS, Alert, AlertEvent, EvaluatorMark
+from alerts.index import AlertIndex, Rule, holds, rule_fires
+from alerts.models import ERROR_REASON_MAX_CHARS, PCT_CONDITIONS, Alert, AlertEvent, EvaluatorMark
 from prices.cache import PriceStore, price_store
 from prices.calendar import IST
 
@@ -31,6 +39,9 @@ logger = logging.getLogger(__name__)
 MARK_EVERY_SECONDS = 1.0
 STATE_CONDITIONS = frozenset({"above", "below", *PCT_CONDITIONS})
 Notify = Callable[[list[AlertEvent]], None]
+# The database itself failing (gone, locked, timed out): not one alert's fault.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+T = TypeVar("T")
 
 
 class Evaluator:
@@ -44,6 +55,8 @@ class Evaluator:
         self._marked_at = 0.0
         self.loaded_on = None  # the IST day of the last full load
         self._closes: dict[str, float] = {}  # previous closes, for change_pct levels
+        # Never-fired state alerts of instruments with no price yet: judged at the first.
+        self._unjudged: dict[str, set[int]] = {}
 
     # --- alerts in and out ------------------------------------------------------------
 
@@ -51,6 +64,7 @@ class Evaluator:
         """Every active alert, and the moves missed while no evaluator ran."""
         self.loaded_on = datetime.now(IST).date()
         self.index = AlertIndex()
+        self._unjudged = {}
         alerts = list(Alert.objects.filter(status=Alert.Status.ACTIVE))
         keys = sorted({a.key for a in alerts})
         marks = {m.key: m for m in EvaluatorMark.objects.filter(key__in=keys)}
@@ -63,7 +77,7 @@ class Evaluator:
         for alert in alerts:
             mark = marks.get(alert.key)
             since = mark.price if mark and mark.at >= alert.created_at else alert.created_price
-            events += self._add(alert, since=None if since is None else float(since))
+            events += self._add(alert, since=since)
         self._mark(force=True)
         return events
 
@@ -74,30 +88,57 @@ class Evaluator:
         if self._watermark is not None:
             changed = changed.filter(updated_at__gt=self._watermark)
         changed = list(changed)
-        unknown = {a.key for a in changed if a.condition in PCT_CONDITIONS} - set(self._closes)
-        if unknown:
-            self._closes.update(self._store.read_quotes(sorted(unknown)).prev_close)
+        self._read_new(a for a in changed if a.status == Alert.Status.ACTIVE)
         events = []
         for alert in changed:
             self._watermark = max(self._watermark or alert.updated_at, alert.updated_at)
             self.index.remove(alert.pk)
             if alert.status == Alert.Status.ACTIVE:
-                since = alert.created_price
-                events += self._add(alert, since=None if since is None else float(since))
+                events += self._add(alert, since=alert.created_price)
         return events
 
-    def _add(self, alert: Alert, *, since: float | None) -> list[AlertEvent]:
+    def _read_new(self, alerts: Iterable[Alert]) -> None:
+        """One read of the price store, for what refreshed alerts need and the evaluator
+        does not hold: the price of an instrument no alert watches (its last price judged
+        is missing or stale: the batches of unwatched instruments are not judged) and the
+        previous close of a change_pct alert's instrument."""
+        alerts = list(alerts)
+        watched = self.index.keys()
+        unpriced = {a.key for a in alerts} - watched
+        unclosed = {a.key for a in alerts if a.condition in PCT_CONDITIONS} - set(self._closes)
+        if not unpriced and not unclosed:
+            return
+        known = self._store.read_quotes(sorted(unpriced | unclosed))
+        self._closes.update(known.prev_close)
+        for key in unpriced:
+            price = known.live.get(key) or known.last.get(key)
+            if price is None:
+                self.last.pop(key, None)
+                self._unmarked.discard(key)
+            else:
+                self.last[key] = price
+
+    def _add(self, alert: Alert, *, since: Decimal | float | None) -> list[AlertEvent]:
+        """Called by `load` and `refresh` for each active alert: into the index, and fired
+        if the move from `since` to the last price says so. A failure sets it aside."""
+        since = None if since is None else float(since)
+        return self._isolated(alert.pk, partial(self._judge_new, alert, since=since)) or []
+
+    def _judge_new(self, alert: Alert, *, since: float | None) -> list[AlertEvent]:
         rule = self._rule(alert)
         if rule is None:
             return []
         self.index.add(rule)
+        self._unjudged.get(alert.key, set()).discard(alert.pk)
         now = self.last.get(alert.key)
-        if now is None:
-            return []
         if alert.condition in STATE_CONDITIONS and alert.fire_count == 0:
-            # Never fired: judged from "not true" (fires now if it is true already).
-            since = -1.0 if rule.condition in ("above", "change_pct_above") else float("inf")
-        if since is not None and rule_fires(rule, since, now):
+            # Never fired: judged from "not true", at the price it is judged at.
+            if now is None:
+                self._unjudged.setdefault(alert.key, set()).add(alert.pk)
+            elif holds(rule, now):
+                return self._fire([(alert.pk, now, now)])
+            return []
+        if since is not None and now is not None and rule_fires(rule, since, now):
             return self._fire([(alert.pk, since, now)])
         return []
 
@@ -119,6 +160,8 @@ class Evaluator:
         for alert_id in fired:
             rule = self.index.rule(alert_id)
             moves.append((alert_id, self.last[rule.key], prices[rule.key]))
+        if self._unjudged:
+            moves += self._first_prices(prices, fired=set(fired))
         watched = self.index.keys()
         judged = {k: p for k, p in prices.items() if k in watched}
         self.last.update(judged)
@@ -127,17 +170,48 @@ class Evaluator:
         self._mark(force=bool(events))
         return events
 
+    def _first_prices(self, prices: dict[str, float], *, fired: set[int]) -> list:
+        """Never-fired state alerts of instruments that had no price: true at the first
+        one, they fire at it."""
+        moves = []
+        for key in self._unjudged.keys() & prices.keys():
+            price = prices[key]
+            for alert_id in self._unjudged.pop(key):
+                rule = self.index.rule(alert_id)
+                if rule is not None and alert_id not in fired and holds(rule, price):
+                    moves.append((alert_id, price, price))
+        return moves
+
     def _fire(self, moves: list[tuple[int, float, float]]) -> list[AlertEvent]:
         events = []
         for alert_id, before, after in moves:
-            event = fire(alert_id, before=before, after=after)
+            event = self._isolated(alert_id, partial(fire, alert_id, before=before, after=after))
             if event is not None:
                 events.append(event)
                 if event.alert.frequency == Alert.Frequency.ONCE:
                     self.index.remove(alert_id)
-        if events:
-            self._notify(events)
+        for event in events:  # one by one: one delivery failing leaves the others theirs
+            try:
+                self._notify([event])
+            except Exception:  # stored and shown already; it must not stop the judging
+                logger.exception("alert %s: event stored, its delivery failed", event.alert_id)
         return events
+
+    def _isolated(self, alert_id: int, step: Callable[[], T]) -> T | None:
+        """`step` (judging, firing and storing one alert), or None if it failed: the alert
+        is then set to `error`, logged once, and never judged again by this evaluator."""
+        try:
+            return step()
+        except DATABASE_DOWN:
+            raise  # the service restarts the evaluator; the catch-up judges it again
+        except Exception as exc:  # anything else is this alert's alone: it is set aside
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:ERROR_REASON_MAX_CHARS]
+            logger.exception("alert %s: set to error: %s", alert_id, reason)
+            self.index.remove(alert_id)
+            Alert.objects.filter(pk=alert_id, status=Alert.Status.ACTIVE).update(
+                status=Alert.Status.ERROR, error_reason=reason, updated_at=timezone.now()
+            )
+            return None
 
     def _mark(self, *, force: bool = False) -> None:
         if not self._unmarked or (

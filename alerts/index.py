@@ -114,6 +114,14 @@ def _between(out: list[int], levels, lo: tuple, hi: tuple) -> None:
         )
 
 
+def holds(rule: Rule, price: float) -> bool:
+    """Whether a state condition (`above`, `below`, their change_pct forms) is true at
+    `price`: how the evaluator judges an alert that never fired (from "not true", so it
+    fires if true already). Crossing conditions have no state: never."""
+    ways = WAYS[rule.condition]
+    return (UP_TRUE in ways and price > rule.level) or (DOWN_TRUE in ways and price < rule.level)
+
+
 def rule_fires(rule: Rule, last: float, new: float) -> bool:
     """One alert's verdict on one move, by the same rules as the index (catch-up checks
     alerts one by one)."""

@@ -6,7 +6,8 @@ An alert watches one instrument (`key`): a condition on its price (`above`, `bel
 cooldown), until it expires. Each firing is an `AlertEvent`, stored once (the evaluator's
 conditional update is the guard: two evaluators, or a restart, cannot fire it twice), and
 delivered: to the owner's browsers, by email and by webhook (retried with the same event
-id; every attempt is recorded on the event).
+id; every attempt is recorded on the event). An alert that cannot be judged or fired is set
+aside in `error`, with the reason shown to its owner; the others are judged as ever.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ CONDITIONS = (
     "change_pct_below",
 )
 PCT_CONDITIONS = frozenset({"change_pct_above", "change_pct_below"})
+ERROR_REASON_MAX_CHARS = 300
 
 
 class Alert(models.Model):
@@ -37,6 +39,7 @@ class Alert(models.Model):
         ACTIVE = "active"
         TRIGGERED = "triggered"  # a spent `once` alert
         EXPIRED = "expired"
+        ERROR = "error"  # could not be judged or fired: out of evaluation, reason kept
 
     class Frequency(models.TextChoices):
         ONCE = "once"
@@ -56,6 +59,9 @@ class Alert(models.Model):
     webhook_secret_encrypted = models.TextField(blank=True)
     status = models.CharField(
         max_length=10, choices=Status.choices, default="active", db_index=True
+    )
+    error_reason = models.CharField(
+        max_length=ERROR_REASON_MAX_CHARS, blank=True, help_text="why it is in error"
     )
     # The price when the alert was made: a crossing before that is not its crossing.
     created_price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)

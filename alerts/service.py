@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import queue
 import socket
@@ -39,12 +40,15 @@ STOP_TIMEOUT_SECONDS = 10.0
 
 
 def prices_of(message: bytes | str) -> dict[str, float]:
+    """A batch's prices, for the evaluator: a non-finite one (NaN, infinity: a corrupt
+    feed value) can be neither judged nor stored, and is left out."""
     try:
         batch = json.loads(message)
-        return {str(k): float(v) for k, v in batch["prices"].items()}
+        prices = {str(k): float(v) for k, v in batch["prices"].items()}
     except (ValueError, TypeError, KeyError, AttributeError):
         logger.warning("alerts: ignored a malformed %s message", LIVE_UPDATES_CHANNEL)
         return {}
+    return {k: p for k, p in prices.items() if math.isfinite(p)}
 
 
 class AlertService:
@@ -54,6 +58,7 @@ class AlertService:
         self._thread = threading.Thread(target=self._run, name="alert-evaluator", daemon=True)
         self._batches: queue.Queue[str] = queue.Queue(maxsize=10_000)
         self.leading = threading.Event()
+        self._last_failure = ""  # the last failure that restarted the evaluator
 
     def start(self) -> None:
         if settings.MARKETSTREAM_ALERT_EVALUATOR:
@@ -71,12 +76,22 @@ class AlertService:
                     self._compete()
                 else:
                     self._lead_local()
-            except Exception:  # the evaluator must outlive any one failure
-                logger.exception("alert evaluator failed; restarting it in 1 s")
+            except Exception as exc:  # the evaluator must outlive any one failure
+                self._log_failure(exc)
                 self.leading.clear()
                 self._stop.wait(1)
             finally:
                 close_old_connections()
+
+    def _log_failure(self, exc: Exception) -> None:
+        """A failure's traceback once; the same failure again (a database down for a
+        minute restarts the evaluator 60 times) a line each time."""
+        failure = f"{type(exc).__name__}: {exc}"
+        if failure == self._last_failure:
+            logger.warning("alert evaluator failed again (%s); restarting it in 1 s", failure)
+        else:
+            logger.exception("alert evaluator failed; restarting it in 1 s")
+        self._last_failure = failure
 
     def _compete(self) -> None:
         client = redis_client(settings.REDIS_URL)

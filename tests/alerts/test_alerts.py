@@ -185,7 +185,7 @@ def test_above_fires_at_once_when_true_and_a_crossing_alert_waits_for_a_real_cro
     above = make(alice, "above", "1520")
     crossing = make(alice, "crosses_up", "1520")  # the price is past it already
     fired = catch_up()
-    assert [e.alert_id for e in fired] == [above.pk]
+    assert [(e.alert_id, e.previous_price) for e in fired] == [(above.pk, Decimal("1550"))]
     assert Alert.objects.get(pk=crossing.pk).fire_count == 0
 
 

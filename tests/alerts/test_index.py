@@ -1,11 +1,12 @@
-"""The alert index against the plain definition of every condition (hypothesis)."""
+"""The alert index against the plain definition of every condition (hypothesis), and
+`holds`, the state a never-fired alert is judged by, against the same definitions."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.index import AlertIndex, Rule, rule_fires
+from alerts.index import AlertIndex, Rule, holds, rule_fires
 
 PRICES = st.integers(min_value=1, max_value=40).map(lambda ticks: ticks * 0.05)
 CONDITIONS = st.sampled_from(["crosses_up", "crosses_down", "crosses", "above", "below"])
@@ -60,3 +61,15 @@ def test_a_gap_over_the_level_fires_once_and_a_batch_uses_each_keys_last_price()
     assert index.evaluate({"NSE_EQ:1": 105.0}, {"NSE_EQ:1": 106.0}) == []
     assert index.evaluate({}, {"NSE_EQ:2": 40.0}) == []  # no last price: no move yet
     assert index.evaluate({"NSE_EQ:2": 51.0}, {"NSE_EQ:2": 40.0}) == [2]
+
+
+@given(CONDITIONS, PRICES, PRICES)
+def test_a_state_holds_when_a_move_from_not_true_fires_it_and_a_crossing_never_holds(
+    condition, level, price
+):
+    rule = Rule(1, "NSE_EQ:1", condition, level)
+    if condition in ("above", "below"):
+        # The level itself is the last price at which neither is true.
+        assert holds(rule, price) == fires(condition, level, level, price)
+    else:
+        assert not holds(rule, price)
