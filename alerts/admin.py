@@ -40,7 +40,16 @@ class EventInline(admin.TabularInline):
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ["key", "condition", "value", "frequency", "status", "user", "fire_count"]
+    list_display = [
+        "key",
+        "condition",
+        "value",
+        "frequency",
+        "status",
+        "error_reason",
+        "user",
+        "fire_count",
+    ]
     list_filter = ["status", "condition", "frequency"]
     search_fields = ["key", "user__username", "note"]
     form = AlertForm

@@ -121,6 +121,12 @@ class AlertList(Schema):
     alerts: list[AlertOut]
 
 
+class AttemptOut(Schema):
+    at: str = Field(json_schema_extra=ISO)
+    outcome: str = Field(description="delivered, refused, unreachable, blocked or not queued")
+    status: int | None = Field(None, description="the receiver's HTTP status, when it answered")
+
+
 class EventOut(Schema):
     event_id: str
     alert_id: int
@@ -131,8 +137,8 @@ class EventOut(Schema):
     price: float
     triggered_at: str = Field(json_schema_extra=ISO)
     note: str
-    webhook: str
-    attempts: int
+    webhook: str = Field(description="none, pending, delivered or failed")
+    attempts: list[AttemptOut] = Field(description="one per webhook try")
 
 
 class EventList(Schema):

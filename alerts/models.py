@@ -100,7 +100,7 @@ class AlertEvent(models.Model):
     value = models.DecimalField(max_digits=14, decimal_places=4)
     triggered_at = models.DateTimeField()
     webhook = models.CharField(max_length=10, choices=Delivery.choices, default="none")
-    attempts = models.JSONField(default=list, help_text="[{at, status, error}] per webhook try")
+    attempts = models.JSONField(default=list, help_text="[{at, outcome, status}] per webhook try")
 
     class Meta:
         ordering = ["-triggered_at"]
