@@ -1,4 +1,5 @@
-"""The signed-in user's broker accounts: list (tokens masked), link one, replace a token."""
+"""The signed-in user's broker accounts: list (tokens masked), link one, replace a token.
+A token is stored only after DhanHQ accepted it (the forms check it: `accounts.linking`)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from accounts.models import BrokerAccount
 
 @login_required
 def broker_accounts(request: HttpRequest) -> HttpResponse:
-    form = BrokerAccountForm(request.POST or None)
+    form = BrokerAccountForm(request.POST or None, owner=request.user, actor_id=request.user.pk)
     if request.method == "POST" and form.is_valid():
         account = form.save(commit=False)
         account.user = request.user
         try:
             account.save()
-        except IntegrityError:
+        except IntegrityError:  # linked by a request that raced this one
             form.add_error("client_id", "this client id is linked already")
         else:
             messages.success(request, f"Linked DhanHQ account {account.client_id}.")
@@ -34,11 +35,12 @@ def broker_accounts(request: HttpRequest) -> HttpResponse:
 @require_POST
 def replace_token(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_object_or_404(BrokerAccount, pk=pk, user=request.user)  # own accounts only
-    form = ReplaceTokenForm(request.POST)
+    form = ReplaceTokenForm(request.POST, account=account, actor_id=request.user.pk)
     if form.is_valid():
         account.set_token(form.cleaned_data["access_token"])
         account.save()
         messages.success(request, f"Replaced the token of {account.client_id}.")
     else:
-        messages.error(request, "Type the new access token.")
+        refusals = form.non_field_errors()
+        messages.error(request, refusals[0] if refusals else "Type the new access token.")
     return redirect("accounts:broker_accounts")

@@ -278,6 +278,9 @@ BROKER_LINK_FAILURE_RATE = os.environ.get("BROKER_LINK_FAILURE_RATE", "5/h").str
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # each alone: per address, per user
-AXES_RESET_ON_SUCCESS = True
+# A sign-in that works wipes nothing: else an attacker signing in as themselves every few
+# guesses would reset the address's count against another user. Counts expire instead.
+AXES_RESET_ON_SUCCESS = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # the admin's "Access failures"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "accounts.throttling.client_ip"  # RATELIMIT_IP_META_KEY's address

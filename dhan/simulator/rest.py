@@ -9,7 +9,9 @@ token), served by `server.DhanSimulator` on its own thread:
   `GET /v2/orders` (the client's orders of the day, newest first), `GET /v2/orders/{id}`,
   `GET /v2/orders/external/{correlation-id}` and `DELETE /v2/orders/{id}` (cancel an open
   order). An unknown order, another client's, or cancelling one that is no longer open:
-  400 `DH-906`.
+  400 `DH-906`;
+- the profile, `GET /v2/profile`: DhanHQ knows the account by its `access-token` alone
+  and answers its `dhanClientId` (MarketStream checks a token with it before storing it).
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from dhan.simulator.portfolio import holdings_rows, positions_rows
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 1
+TOKEN_VALIDITY_SECONDS = 24 * 60 * 60  # DhanHQ's access tokens last a day
 KINDS = frozenset({"ltp", "ohlc", "quote"})
 ORDERS_PATH = "/v2/orders"
 POSITIONS_PATH, HOLDINGS_PATH = "/v2/positions", "/v2/holdings"
 PORTFOLIO_PATHS = (POSITIONS_PATH, HOLDINGS_PATH)
+PROFILE_PATH = "/v2/profile"
 CORRELATION_PATH = "/v2/orders/external/"
 ORDER_ERROR_MESSAGE = "Incorrect request for order and cannot be processed"
 
@@ -86,15 +90,13 @@ class RestServer:
         orders = route == ORDERS_PATH or route.startswith(ORDERS_PATH + "/")
         portfolio = route in PORTFOLIO_PATHS and method == "GET"
         orders = orders or portfolio
+        if route == PROFILE_PATH and method == "GET":
+            return self._profile(headers.get("access-token", ""))
         if not market and not orders:
             return HTTPStatus.NOT_FOUND, _error("DH-905", "Input_Exception", "no such API")
         client_id = headers.get("client-id", "")
         if self.config.auth_refusal(client_id, headers.get("access-token", "")) is not None:
-            return HTTPStatus.UNAUTHORIZED, _error(
-                "DH-901",
-                "Invalid_Authentication",
-                "Client ID or user generated access token is invalid or expired.",
-            )
+            return HTTPStatus.UNAUTHORIZED, _auth_error()
         if not (self._within_rate(client_id) if market else self._within_order_rate(client_id)):
             return HTTPStatus.TOO_MANY_REQUESTS, _error(
                 "DH-904", "Rate_Limit", "Too many requests on server from single user"
@@ -104,6 +106,23 @@ class RestServer:
         if portfolio:
             return HTTPStatus.OK, self._portfolio(route, client_id)
         return self._order_request(method, route, client_id, body)
+
+    def _profile(self, token: str) -> tuple[int, dict]:
+        """`GET /v2/profile`: the account whose token this is (the `client-id` header is not
+        needed), in DhanHQ's shape; 401 `DH-901` for a token no live account holds."""
+        owner = next((c for c, t in self.config.account_tokens().items() if t == token), None)
+        if not token or owner is None or self.config.auth_refusal(owner, token) is not None:
+            return HTTPStatus.UNAUTHORIZED, _auth_error()
+        valid_until = time.localtime(time.time() + TOKEN_VALIDITY_SECONDS)
+        return HTTPStatus.OK, {
+            "dhanClientId": owner,
+            "tokenValidity": time.strftime("%d/%m/%Y %H:%M", valid_until),
+            "activeSegment": "Equity, Derivative, Currency, Commodity",
+            "ddpi": "Active",
+            "mtf": "Active",
+            "dataPlan": "Active",
+            "dataValidity": time.strftime("%Y-%m-%d %H:%M:%S.0", valid_until),
+        }
 
     def _portfolio(self, route: str, client_id: str) -> list[dict]:
         if route == POSITIONS_PATH:
@@ -218,6 +237,14 @@ def _handler(server: RestServer) -> type[BaseHTTPRequestHandler]:
 
 def _error(code: str, kind: str, message: str) -> dict:
     return {"errorType": kind, "errorCode": code, "errorMessage": message}
+
+
+def _auth_error() -> dict:
+    return _error(
+        "DH-901",
+        "Invalid_Authentication",
+        "Client ID or user generated access token is invalid or expired.",
+    )
 
 
 def _order_error(detail: str) -> dict:

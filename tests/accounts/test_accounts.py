@@ -57,7 +57,21 @@ def test_tokens_are_encrypted_at_rest_and_shown_masked(alice):
     assert TOKEN not in account.masked_token and len(account.masked_token) < 16
 
 
-def test_add_broker_account_reads_the_token_from_stdin_never_an_argument(alice, monkeypatch):
+@pytest.fixture
+def dhanhq_knows_the_token(settings):
+    """The simulator as DhanHQ, holding TOKEN for 1100000002 (the command checks it)."""
+    from dhan.simulator import DhanSimulator, SimulatorConfig
+
+    accounts = {"1100000002": TOKEN}
+    sim = DhanSimulator(SimulatorConfig(port=0, rest_port=0, accounts=accounts)).start()
+    settings.DHANHQ_API_URL = f"http://127.0.0.1:{sim.rest_port}/v2"
+    yield sim
+    sim.stop()
+
+
+def test_add_broker_account_reads_the_token_from_stdin_never_an_argument(
+    alice, monkeypatch, dhanhq_knows_the_token
+):
     monkeypatch.setattr("sys.stdin", io.StringIO(TOKEN + "\n"))
     out = io.StringIO()
     call_command("add_broker_account", "--user", "alice", "--client-id", "1100000002", stdout=out)
@@ -134,7 +148,8 @@ async def handshake(origin: str | None) -> bool:
     from marketstream.runtime import WebRuntime
 
     app = build_application(WebRuntime(hosts_connections=False))
-    headers = [(b"origin", origin.encode())] if origin else []
+    headers = [(b"host", b"marketstream.example.com")]  # the site the page came from
+    headers += [(b"origin", origin.encode())] if origin else []
     communicator = WebsocketCommunicator(app, "/ws/dashboard/", headers=headers)
     connected, _ = await communicator.connect()
     await communicator.disconnect()
@@ -144,5 +159,5 @@ async def handshake(origin: str | None) -> bool:
 async def test_a_websocket_from_another_sites_page_is_refused(settings):
     settings.ALLOWED_HOSTS = ["marketstream.example.com"]
     assert not await handshake("https://evil.example.net")
-    assert await handshake("https://marketstream.example.com")
+    assert await handshake("http://marketstream.example.com")  # ws://: the page is http
     assert await handshake(None)  # not a browser: no visitor's cookie to abuse

@@ -2,7 +2,8 @@
 
 The access token comes from standard input (one line; piped or typed without echo) or
 from DHANHQ_ACCESS_TOKEN, never from the command line, where `ps` and shell history
-would keep it."""
+would keep it. It is checked with DhanHQ first (`accounts.linking`, refusals counted
+against the user), and nothing is saved unless DhanHQ accepts it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts import linking
 from accounts.models import BrokerAccount
 
 
@@ -32,6 +34,10 @@ class Command(BaseCommand):
         if not client_id.isdigit():
             raise CommandError("a DhanHQ client id is digits only")
         token = self._read_token()
+        try:
+            linking.check_token(actor_id=owner.pk, client_id=client_id, token=token)
+        except linking.LinkRefused as exc:
+            raise CommandError(str(exc)) from None
         account = BrokerAccount.objects.filter(user=owner, client_id=client_id).first()
         created = account is None
         account = account or BrokerAccount(user=owner, client_id=client_id)
