@@ -53,18 +53,7 @@ def choose_backends(
         "SOCKET_CONNECT_TIMEOUT": connect_timeout_seconds,
     }
     if sentinels:
-        return Backends(
-            caches=_redis_cache(
-                f"redis://{sentinel_master}/0",
-                timeouts=timeouts,
-                CLIENT_CLASS="django_redis.client.SentinelClient",
-                CONNECTION_FACTORY="django_redis.pool.SentinelConnectionFactory",
-                SENTINELS=sentinels,
-            ),
-            channel_layers=_pubsub_layer({"sentinels": sentinels, "master_name": sentinel_master}),
-            celery_broker_url=";".join(f"sentinel://{h}:{p}" for h, p in sentinels),
-            celery_broker_transport_options={"master_name": sentinel_master},
-        )
+        return _sentinel_backends(sentinels, master=sentinel_master, timeouts=timeouts)
     if redis_url:
         return Backends(
             caches=_redis_cache(
@@ -79,4 +68,19 @@ def choose_backends(
         celery_broker_url="memory://localhost/",
         # One process: its local cache is shared by everything that counts requests.
         silenced_checks=("django_ratelimit.E003", "django_ratelimit.W001"),
+    )
+
+
+def _sentinel_backends(sentinels: RedisHosts, *, master: str, timeouts: dict) -> Backends:
+    return Backends(
+        caches=_redis_cache(
+            f"redis://{master}/0",
+            timeouts=timeouts,
+            CLIENT_CLASS="django_redis.client.SentinelClient",
+            CONNECTION_FACTORY="django_redis.pool.SentinelConnectionFactory",
+            SENTINELS=sentinels,
+        ),
+        channel_layers=_pubsub_layer({"sentinels": sentinels, "master_name": master}),
+        celery_broker_url=";".join(f"sentinel://{h}:{p}" for h, p in sentinels),
+        celery_broker_transport_options={"master_name": master},
     )
