@@ -19,6 +19,7 @@ PACKAGES = (
     "alerts",
     "portfolio",
     "accounts",
+    "webhooks",
     "dhan",
 )
 MAX_MODULE_LINES = 300
