@@ -44,6 +44,7 @@ def daphne_env(redis_url: str, db: Path) -> dict[str, str]:
         LTP_BROADCAST_INTERVAL_MS="1000",
         DJANGO_SETTINGS_MODULE="marketstream.settings",
         LOG_LEVEL="WARNING",
+        WS_MAX_CONNECTIONS_PER_IP="10000",  # every client connects from 127.0.0.1
     )
     return env
 

@@ -2,25 +2,32 @@
 describes them as OpenAPI 3 at `/api/v1/openapi.json` (from the operations' signatures and
 response schemas: nothing is written by hand but the alert body's description).
 
-Every error is `{"error": "..."}` (ninja's own `{"detail": ...}` answers are rewritten
-here); the user's endpoints (orders, portfolio, alerts) take the session, with CSRF checked
-on writes, or `Authorization: Token <key>` (`create_api_token`). Rate limits are applied
-before any of this, by marketstream/ratelimit.py.
+Every error is `{"error": "..."}`: ninja's own `{"detail": ...}` answers are rewritten
+here, a body over DATA_UPLOAD_MAX_MEMORY_SIZE is 413 and one that is not JSON 400 whatever
+DEBUG says, and what no handler here answers the project's error views make JSON
+(marketstream/jsonerrors.py). The user's endpoints (orders, portfolio, alerts) take the
+session, with CSRF checked on writes, or `Authorization: Token <key>`
+(`create_api_token`). Rate limits are applied before any of this, by
+marketstream/ratelimit.py.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 from ninja.security import APIKeyHeader, django_auth
 
 from alerts.api import router as alerts_router
 from alerts.api import user_for_token
+from marketstream import jsonerrors
 from marketstream.connections.health import stream_rows
 from orders.api import router as orders_router
 from portfolio.api import router as portfolio_router
+from prices.clientjson import ClientJsonError, loads_client_json
 from prices.endpoints import router as prices_router
 from prices.health import market_health
 from prices.schemas import Health
@@ -49,6 +56,15 @@ RATE_LIMITED = {
 }
 
 
+class ClientJsonParser(Parser):
+    """Request bodies of operations that declare one, parsed by the one client-JSON parser
+    (`prices.clientjson`: nothing but ClientJsonError, deep nesting included); ninja
+    answers its failure 400."""
+
+    def parse_body(self, request: HttpRequest):
+        return loads_client_json(request.body)
+
+
 class MarketStreamAPI(NinjaAPI):
     def get_openapi_schema(self, *args, **kwargs):
         """What is answered in front of the operations, added to each: 429 (the rate limit),
@@ -74,6 +90,7 @@ api = MarketStreamAPI(
     "with `Retry-After`.",
     urls_namespace="api",
     docs_url=None,  # Swagger UI loads scripts from a CDN: not under our CSP
+    parser=ClientJsonParser(),
 )
 api.add_router("", prices_router)
 api.add_router("", orders_router, auth=USER_AUTH)
@@ -116,3 +133,15 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
         for e in exc.errors
     )
     return _error(request, f"invalid request: {where}", 400)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE, raised where an operation read it."""
+    return jsonerrors.too_big()
+
+
+@api.exception_handler(ClientJsonError)
+def _bad_json(request: HttpRequest, exc: ClientJsonError) -> HttpResponse:
+    """A body that is not JSON, or nested too deep, where an operation let it through."""
+    return _error(request, str(exc), 400)

@@ -6,7 +6,9 @@ Over a limit: 429 `{"error": ...}` with `Retry-After` (seconds to the end of the
 window). The defaults leave a page polling every 1.5 s (two or three requests per poll)
 far below them: API_RATE_LIMIT_PER_USER (600/m: several tabs of one trader) and
 API_RATE_LIMIT_PER_IP (1200/m: an office behind one NAT address). Set either to an empty
-value to turn it off. A cache that cannot count (Redis down) lets requests through: the
+value to turn it off. The client's address, behind a proxy, is the header
+RATELIMIT_IP_META_KEY names: here for HTTP requests, in `scope_client_address` for the
+WebSocket connection cap. A cache that cannot count (Redis down) lets requests through: the
 API keeps answering from what it can reach.
 """
 
@@ -39,6 +41,20 @@ def _ip_key(group: str, request: HttpRequest) -> str:
     meta = settings.RATELIMIT_IP_META_KEY
     value = request.META.get(meta or "REMOTE_ADDR", "") or request.META.get("REMOTE_ADDR", "")
     return "ip:" + value.split(",")[0].strip()  # a proxy's X-Forwarded-For: the client's
+
+
+def scope_client_address(scope: dict) -> str:
+    """An ASGI scope's client address as `_ip_key` finds a request's: the header that
+    RATELIMIT_IP_META_KEY names (its first address), else the socket's peer. Called by the
+    WebSocket connection cap (marketstream/wscap.py) for every handshake."""
+    meta = settings.RATELIMIT_IP_META_KEY
+    if meta and meta.startswith("HTTP_"):  # HTTP_X_FORWARDED_FOR is header x-forwarded-for
+        wanted = meta[5:].lower().replace("_", "-").encode("latin1")
+        for name, value in scope.get("headers", ()):
+            if name == wanted and (first := value.split(b",")[0].strip()):
+                return first.decode("latin1")
+    client = scope.get("client")
+    return str(client[0]) if client else ""
 
 
 def _limited(request: HttpRequest, *, group: str, key, rate: str) -> int | None:

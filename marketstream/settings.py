@@ -63,6 +63,8 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "marketstream.jsonerrors.csrf_failure"  # JSON under /api/
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")  # also WebSocket origins
 
 INSTALLED_APPS = [
     "daphne",
@@ -260,7 +262,8 @@ RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY", "").strip() or N
 # Open /ws/dashboard/ sockets per client address (as RATELIMIT_IP_META_KEY finds it) and
 # web process: an office behind one NAT address fits. Past it the handshake is refused.
 WS_MAX_CONNECTIONS_PER_IP = env_int("WS_MAX_CONNECTIONS_PER_IP", 500)
-# The largest WebSocket message a client may send (bytes; larger: close 1009).
+# The largest WebSocket message a client may send (bytes): a larger frame is closed with
+# 1009 as it arrives; a larger message of smaller frames gets an `error`.
 WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 64 * 1024)
 
 # Webhooks never reach this server's network (webhooks/), except the hosts, addresses or

@@ -4,16 +4,15 @@ A window's update for a key set is the same bytes for every client that shares t
 (`prices.windows.Frame`); under daphne it is made into autobahn's prepared message once and
 written to each socket from there (`DaphneFrames`), instead of going through each
 consumer's `send`, daphne's `handle_reply` and autobahn's framing per client. Found from
-the outermost ASGI layer (`SharedFramesMiddleware`), where daphne's `send` is still its
+an outer ASGI layer (`SharedFramesMiddleware`), where daphne's `send` is still its
 own; under any other server (or a test communicator) consumers send as usual.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import sys
 
+from marketstream.daphneoptions import daphne_websocket
 from prices.windows import Frame
 
 logger = logging.getLogger(__name__)
@@ -108,28 +107,18 @@ class DaphneFrames:
 
 
 def daphne_protocol(send):
-    """The daphne WebSocket protocol behind an ASGI `send`, or None under any other server
-    (or a test communicator). daphne hands each application instance
-    `functools.partial(server.handle_reply, protocol)` (`daphne.server.Server.
-    create_application`); checked against daphne's own classes, nothing else is assumed.
-    Looked up in `sys.modules`: importing daphne.server would install its reactor."""
-    server_module, ws_module = (
-        sys.modules.get("daphne.server"),
-        sys.modules.get("daphne.ws_protocol"),
-    )
-    if server_module is None or ws_module is None or not isinstance(send, functools.partial):
+    """The daphne WebSocket protocol behind an ASGI `send` when it frames each message as
+    one frame (what a prepared message is), or None (another server, a test communicator)."""
+    protocol = daphne_websocket(send)
+    if protocol is None or protocol.autoFragmentSize:
         return None
-    if getattr(send.func, "__func__", None) is not server_module.Server.handle_reply:
-        return None
-    if len(send.args) != 1 or not isinstance(send.args[0], ws_module.WebSocketProtocol):
-        return None
-    protocol = send.args[0]
-    return protocol if not protocol.autoFragmentSize else None  # one frame per message
+    return protocol
 
 
 class SharedFramesMiddleware:
-    """The outermost layer, where daphne's `send` is still its own: a WebSocket scope gets
-    `"shared_frames"` (`DaphneFrames`) when the server is daphne."""
+    """An outer layer (only `marketstream.daphneoptions` is outside it), where daphne's
+    `send` is still its own: a WebSocket scope gets `"shared_frames"` (`DaphneFrames`)
+    when the server is daphne."""
 
     def __init__(self, inner) -> None:
         self.inner = inner

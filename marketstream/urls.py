@@ -1,6 +1,7 @@
 """The project's URLs. Views of the lower layers get what they need from the layers above
 here, as view arguments: the screener pages a stream starter (the API's health endpoint
-gets the stream rows in marketstream/api.py)."""
+gets the stream rows in marketstream/api.py). Error answers: JSON under `/api/`, Django's
+pages elsewhere (marketstream/jsonerrors.py)."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -21,3 +22,9 @@ urlpatterns = [
     path("portfolio/", include("portfolio.urls")),
     path("api/v1/", api.urls),  # the JSON API and its description (marketstream/api.py)
 ]
+
+# Django's error views for what no view answered (with DEBUG off): JSON under /api/.
+handler400 = "marketstream.jsonerrors.bad_request"
+handler403 = "marketstream.jsonerrors.permission_denied"
+handler404 = "marketstream.jsonerrors.page_not_found"
+handler500 = "marketstream.jsonerrors.server_error"

@@ -16,36 +16,19 @@ import time
 from typing import Protocol
 
 import redis
-from aiolimiter import AsyncLimiter
-from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from prices.api import KeyListError, parse_key_list
-from prices.cache import QUOTE_KEY_PREFIX, price_store
-from prices.depthwatch import read_books
-from prices.subscriptions import Subscription
-from prices.windows import DEPTH, LTP, MODES, Frame, Mode
+from prices.clientjson import ClientJsonError, loads_client_json
+from prices.clientlimits import MessageLimits
+from prices.subscriptions import Subscription, read_records, read_snapshot
+from prices.windows import DEPTH, LTP, MODES, Frame
 
 logger = logging.getLogger(__name__)
 
-MAX_FRAME_BYTES = 64 * 1024
 MAX_KEYS_PER_CONNECTION = LTP.max_keys
-FLOOD_CLOSE_CODE = 4429  # a client that kept sending over its message budget
-
-
-async def read_snapshot(keys: list[str]) -> dict[str, float]:
-    return await sync_to_async(price_store().read, thread_sensitive=False)(keys)
-
-
-async def read_records(mode: Mode, keys: list[str]) -> dict[str, dict]:
-    """The cached QUOTE or BOOK records of `keys` (20-level books where there are)."""
-    if mode is DEPTH:
-        return await sync_to_async(read_books, thread_sensitive=False)(keys)
-    read = sync_to_async(price_store().read_records, thread_sensitive=False)
-    return await read(QUOTE_KEY_PREFIX, keys)
 
 
 class SharedFrames(Protocol):
@@ -91,8 +74,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self._active: tuple[Subscription, ...] = ()  # those with keys (windows' hot path)
         self.last_seq = 0
         self.status: str | None = None
-        self._budget: AsyncLimiter | None = None
-        self._refusals = 0
+        self.limits = MessageLimits()
         # Join first, snapshot on subscribe second: nothing falls between.
         await self.join_group()
         await self.accept()
@@ -122,9 +104,15 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         """A client message: subscribe, unsubscribe or ping; anything else gets an error.
-        Within the connection's message budget only; a client that keeps flooding is
-        closed with FLOOD_CLOSE_CODE."""
-        if not await self._within_budget():
+        Within the connection's limits only (rate and size: `prices.clientlimits`); a client
+        that keeps flooding is closed."""
+        data = text_data if text_data is not None else bytes_data or b""
+        refusal = await self.limits.refusal(data)
+        if refusal is not None:
+            if refusal.close_code is not None:
+                await self.close(code=refusal.close_code)
+            else:
+                await self._error(refusal.error)
             return
         try:
             await self._receive(text_data)
@@ -132,39 +120,17 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             logger.warning("client message refused: %s: %s", type(exc).__name__, exc)
             await self._error("message not understood")
 
-    async def _within_budget(self) -> bool:
-        if self._budget is None:  # made on the first message: most clients send a few
-            burst = settings.WS_MESSAGE_BURST
-            self._budget = AsyncLimiter(burst, burst / settings.WS_MESSAGES_PER_SECOND)
-        if self._budget.has_capacity():
-            await self._budget.acquire()  # at once: there is capacity
-            return True
-        self._refusals += 1
-        if self._refusals >= settings.WS_FLOOD_REFUSALS_BEFORE_CLOSE:
-            await self.close(code=FLOOD_CLOSE_CODE)
-        else:
-            await self._error(
-                f"too many messages: at most {settings.WS_MESSAGES_PER_SECOND:g} a second"
-            )
-        return False
-
     async def _receive(self, text_data: str | None) -> None:
         if text_data is None:
             await self._error("binary frames are not supported: send JSON text")
-            return
-        if len(text_data) > MAX_FRAME_BYTES // 4 and len(text_data.encode()) > MAX_FRAME_BYTES:
-            await self._error(f"frame over {MAX_FRAME_BYTES // 1024} KiB")
             return
         if text_data.strip() == "ping":
             await self._send({"type": "pong"})
             return
         try:
-            message = json.loads(text_data)
-        except ValueError:
-            await self._error("not JSON")
-            return
-        except RecursionError:  # nesting deeper than the parser's stack: a few KB do it
-            await self._error("JSON nested too deeply")
+            message = loads_client_json(text_data)
+        except ClientJsonError as exc:  # not JSON, or nested deeper than any message of ours
+            await self._error(str(exc))
             return
         action = message.get("action") if isinstance(message, dict) else None
         if not await self.on_action(action, message):

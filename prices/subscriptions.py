@@ -1,10 +1,28 @@
 """What one `/ws/dashboard/` connection holds for one mode (ltp, quote, depth): its keys,
 and the windows held back while a snapshot of them is read, so an older snapshot never
-lands after a newer update. The consumer has one per mode."""
+lands after a newer update; and the snapshot reads. The consumer has one per mode."""
 
 from __future__ import annotations
 
-from prices.windows import Frame, Mode, WindowCache, render_update
+from asgiref.sync import sync_to_async
+
+from prices.cache import QUOTE_KEY_PREFIX, price_store
+from prices.depthwatch import read_books
+from prices.windows import DEPTH, Frame, Mode, WindowCache, render_update
+
+
+async def read_snapshot(keys: list[str]) -> dict[str, float]:
+    """The cached prices of `keys` (ltp mode), read off the loop; called on a subscribe."""
+    return await sync_to_async(price_store().read, thread_sensitive=False)(keys)
+
+
+async def read_records(mode: Mode, keys: list[str]) -> dict[str, dict]:
+    """The cached QUOTE or BOOK records of `keys` (20-level books where there are); called
+    on a subscribe in quote or depth mode."""
+    if mode is DEPTH:
+        return await sync_to_async(read_books, thread_sensitive=False)(keys)
+    read = sync_to_async(price_store().read_records, thread_sensitive=False)
+    return await read(QUOTE_KEY_PREFIX, keys)
 
 
 class Subscription:

@@ -141,8 +141,8 @@ BAD_INPUT = [
         json.dumps({"action": "subscribe", "keys": ["NSE_EQ:1"], "pad": "x" * 70_000}),
         "frame over 64 KiB",
     ),
-    ("[" * 1000 + "]" * 1000, "nested too deeply"),  # 2 KB; once a 1011 close
-    ('{"action": ' + "[" * 5000 + "]" * 5000 + "}", "nested too deeply"),
+    ("[" * 1000 + "]" * 1000, "nested deeper than 32 levels"),  # 2 KB; once a 1011 close
+    ('{"action": ' + "[" * 5000 + "]" * 5000 + "}", "nested deeper than 32 levels"),
     ("null", "unknown action None"),
     ('"subscribe"', "unknown action None"),
     (json.dumps({"action": ["subscribe"]}), "unknown action ['subscribe']"),
