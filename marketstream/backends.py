@@ -23,7 +23,13 @@ def _redis_cache(location: str, *, timeouts: dict, **options) -> dict:
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": location,
-            "OPTIONS": {**options, **timeouts},
+            # Our client class: the cache (the API's rate counts) shares the process's
+            # fail-fast breaker for a hung Redis (prices/redisconn.py).
+            "OPTIONS": {
+                "REDIS_CLIENT_CLASS": "prices.redisconn.GuardedRedis",
+                **options,
+                **timeouts,
+            },
         }
     }
 

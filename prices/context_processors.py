@@ -1,4 +1,5 @@
-"""Template context for every page: the index strip's last known values."""
+"""Template context for every page (settings' TEMPLATES context processors): the index
+strip's last known values."""
 
 from __future__ import annotations
 
@@ -8,18 +9,20 @@ import redis
 
 from prices.cache import price_store
 from prices.quotes import INDEX_STRIP
+from prices.redisconn import fail_fast
 
 logger = logging.getLogger(__name__)
 
 
 def index_strip(request) -> dict:
     """NIFTY 50, BANKNIFTY and SENSEX as the cache knows them (the page's script keeps
-    them live); never lets an unreachable cache break a page."""
+    them live); never lets an unreachable or hung cache break or hold up a page."""
     keys = [key for key, _ in INDEX_STRIP]
     try:
-        quotes = price_store().read_quotes(keys)
-    except redis.RedisError:
-        logger.warning("index strip: price cache unreachable")
+        with fail_fast():
+            quotes = price_store().read_quotes(keys)
+    except redis.RedisError as exc:
+        logger.warning("index strip: price cache unreachable (%s)", exc)
         quotes = None
     strip = []
     for key, label in INDEX_STRIP:

@@ -2,7 +2,8 @@
 from the cache. A django-ninja router (mounted, with the rest of the JSON API, by
 marketstream/api.py): its signatures and `response` schemas are the OpenAPI description.
 Keys are validated here, not by ninja, so that every endpoint refuses a bad key list with
-the same 400 and message."""
+the same 400 and message. A cache that is down or hung gets 503 within one Redis timeout
+(the reads fail fast once Redis is known not to answer)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ninja import Query, Router
 from prices.api import MAX_KEYS_PER_REQUEST, KeyListError, parse_key_list
 from prices.cache import QUOTE_KEY_PREFIX, price_store
 from prices.depthwatch import read_books
+from prices.redisconn import fail_fast
 from prices.rest import fetch_ltp
 from prices.schemas import Book, CurrentPrices, Error, Quotes
 from prices.sink import PriceSink
@@ -64,20 +66,22 @@ def current_prices(request: HttpRequest, keys_: KeysParam = None) -> JsonRespons
     if isinstance(parsed, JsonResponse):
         return parsed
     store = price_store()
-    try:
-        prices = store.read(parsed)
-    except redis.RedisError:
-        return error(CACHE_DOWN, status=503)
-    cached_count = len(prices)
-    fetched = fetch_ltp([k for k in parsed if k not in prices])
-    if fetched:
-        sink = PriceSink(store=store)  # the one writer of prices
-        sink.put_many(fetched.items())
+    with fail_fast():  # a hung cache costs this request one timeout at most
         try:
-            sink.flush()
+            prices = store.read(parsed)
         except redis.RedisError:
-            pass  # the response still has them; the next poll fetches again
-        prices.update(fetched)
+            # No REST fallback: DhanHQ's rate gate lives in the same Redis, and fails closed.
+            return error(CACHE_DOWN, status=503)
+        cached_count = len(prices)
+        fetched = fetch_ltp([k for k in parsed if k not in prices])
+        if fetched:
+            sink = PriceSink(store=store)  # the one writer of prices
+            sink.put_many(fetched.items())
+            try:
+                sink.flush()
+            except redis.RedisError:
+                pass  # the response still has them; the next poll fetches again
+            prices.update(fetched)
     return JsonResponse(
         {
             "prices": prices,
@@ -102,7 +106,8 @@ def quotes(request: HttpRequest, keys_: KeysParam = None) -> JsonResponse:
     if isinstance(parsed, JsonResponse):
         return parsed
     try:
-        found = price_store().read_records(QUOTE_KEY_PREFIX, parsed)
+        with fail_fast():
+            found = price_store().read_records(QUOTE_KEY_PREFIX, parsed)
     except redis.RedisError:
         return error(CACHE_DOWN, status=503)
     return JsonResponse(
@@ -130,7 +135,8 @@ def depth(request: HttpRequest, key: KeyParam = None) -> JsonResponse:
         return error("'key' takes one SEGMENT:SECURITY_ID")
     (one,) = parsed
     try:
-        book = read_books(parsed).get(one)
+        with fail_fast():
+            book = read_books(parsed).get(one)
     except redis.RedisError:
         return error(CACHE_DOWN, status=503)
     if book is None:

@@ -16,10 +16,14 @@ import redis
 
 from prices import calendar
 from prices.cache import HEARTBEAT_TTL_SECONDS, price_store
+from prices.redisconn import fail_fast
 
 STALE_HEARTBEAT_SECONDS = HEARTBEAT_TTL_SECONDS
 STALE_TICK_SECONDS = 30  # no tick for this long while the market is open: stale
 LIVE_STREAM_STATES = frozenset({"starting", "running", "reconnecting"})
+# A live row whose worker stopped renewing its lock (marketstream.connections.liveness):
+# nobody serves the stream until another worker takes it over.
+WORKER_GONE_STATE = "worker_gone"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,19 +92,22 @@ def _age(moment: str | None, now: datetime) -> float | None:
 
 def market_health(*, rows: StreamRows, now: datetime | None = None) -> Health:
     """Healthy, stale (heartbeat older than 60 s, or no tick for 30 s while the market is
-    open), not_running (no live stream, no heartbeat), or error (a stream failed, or the
-    price cache is unreachable: `error` says which)."""
+    open), not_running (no live stream, no heartbeat), or error (a stream failed or lost its
+    worker, or the price cache is unreachable: `error` says which). Called by the health
+    view and the broadcaster; its Redis reads fail fast, so a Redis that does not answer
+    costs it one socket timeout at most."""
     now = now or datetime.now(UTC)
-    streams = rows(now=now)
-    market_open = calendar.market_is_open()
-    warning = calendar.coverage_warning(now)
-    try:
-        beat = price_store().last_heartbeat()
-    except redis.RedisError as exc:
-        unreachable = f"price cache unreachable: {exc}"
-        return Health(
-            "error", None, None, now.isoformat(), market_open, streams, unreachable, warning
-        )
+    with fail_fast():
+        streams = rows(now=now)  # locks unreadable: the rows fall back on their heartbeats
+        market_open = calendar.market_is_open()
+        warning = calendar.coverage_warning(now)
+        try:
+            beat = price_store().last_heartbeat()
+        except redis.RedisError as exc:
+            unreachable = f"price cache unreachable: {exc}"
+            return Health(
+                "error", None, None, now.isoformat(), market_open, streams, unreachable, warning
+            )
     beat_age = _age(beat, now)
     status, error = _status(streams, beat_age=beat_age, market_open=market_open)
     return Health(status, beat_age, beat, now.isoformat(), market_open, streams, error, warning)
@@ -117,6 +124,9 @@ def _status(
     failed = [s.key for s in streams if s.state == "error"]
     if failed:
         return "error", f"streams failed: {', '.join(failed)}"
+    gone = [s.key for s in streams if s.state == WORKER_GONE_STATE]
+    if gone:  # the heartbeat key stays fresh meanwhile when other streams write it
+        return "error", f"worker gone (until another takes over): {', '.join(gone)}"
     if not live and beat_stale:
         return "not_running", None
     if beat_stale or ticks_stale:

@@ -1,5 +1,6 @@
 """What a screener page shows: the latest run's rows, sorted and paginated, with the prices
-the cache has for the visible rows. A bounded number of queries whatever the row count."""
+the cache has for the visible rows. A bounded number of queries whatever the row count, and
+at most one Redis timeout (the reads fail fast once Redis is known not to answer)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import redis
 from django.core.paginator import Page, Paginator
 
 from prices.cache import QUOTE_KEY_PREFIX, Quotes, price_store
+from prices.redisconn import fail_fast
 from screeners.models import ScreenerResult, ScreenerRun
 
 logger = logging.getLogger(__name__)
@@ -92,9 +94,10 @@ def screener_page(
     items = list(current.object_list)
     keys = [r.instrument.key for r in items]
     try:
-        store = price_store()
-        quotes = store.read_quotes(keys)
-        records = store.read_records(QUOTE_KEY_PREFIX, keys)  # quote and full mode streams
+        with fail_fast():
+            store = price_store()
+            quotes = store.read_quotes(keys)
+            records = store.read_records(QUOTE_KEY_PREFIX, keys)  # quote and full mode streams
         available = True
     except redis.RedisError as exc:  # the page renders; the cells say so; the JS recovers
         logger.warning("screener page without prices: %s", exc)

@@ -11,6 +11,7 @@ from django.shortcuts import render
 
 from prices.calendar import market_is_open, next_open
 from prices.quotes import INDEX_STRIP_STREAM
+from prices.redisconn import fail_fast
 from screeners.models import ScreenerRun, ScreenerType
 from screeners.pages import screener_page
 
@@ -26,7 +27,8 @@ def index(request: HttpRequest, *, ensure_stream: StreamStarter | None = None) -
     """The list of screeners."""
     runs = {t: ScreenerRun.objects.filter(screener_type=t).first() for t in ScreenerType.values}
     if market_is_open() and ensure_stream is not None:
-        ensure_stream(screener_type=INDEX_STRIP_STREAM)  # the top bar's index strip
+        with fail_fast():  # a hung Redis costs the page one timeout at most
+            ensure_stream(screener_type=INDEX_STRIP_STREAM)  # the top bar's index strip
     return render(
         request,
         "screeners/index.html",
@@ -50,10 +52,13 @@ def screener(
         per_page=request.GET.get("per_page"),
     )
     is_open = market_is_open()
-    if is_open and ensure_stream is not None:
-        if view.run is not None:
-            ensure_stream(screener_type=screener_type)  # enqueue only; never waits
-        ensure_stream(screener_type=INDEX_STRIP_STREAM)  # the top bar's index strip
+    # Starting a stream needs Redis (its start marker and the broker live there): with the
+    # price cache unreachable the page does not wait on it; beat starts wanted streams.
+    if is_open and ensure_stream is not None and view.prices_available:
+        with fail_fast():
+            if view.run is not None:
+                ensure_stream(screener_type=screener_type)  # enqueue only; never waits
+            ensure_stream(screener_type=INDEX_STRIP_STREAM)  # the top bar's index strip
     return render(
         request,
         "screeners/screener.html",
