@@ -16,7 +16,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import APIKeyHeader, django_auth
@@ -89,7 +89,10 @@ api = MarketStreamAPI(
     'alerts and portfolio. Errors are `{"error": "..."}`; rate-limited requests get 429 '
     "with `Retry-After`.",
     urls_namespace="api",
-    docs_url=None,  # Swagger UI loads scripts from a CDN: not under our CSP
+    # Swagger UI from ninja's own static files ("ninja" is an installed app), not a CDN:
+    # it runs under the site's CSP.
+    docs=Swagger(),
+    docs_url="/docs",
     parser=ClientJsonParser(),
 )
 api.add_router("", prices_router)

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "channels",
     "django_ratelimit",
     "axes",
+    "ninja",  # its static Swagger UI for /api/v1/docs
     "accounts",
     "orders",
     "alerts",

@@ -4,6 +4,7 @@ gets the stream rows in marketstream/api.py). Error answers: JSON under `/api/`,
 pages elsewhere (marketstream/jsonerrors.py)."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -13,6 +14,8 @@ from prices import views as price_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/screeners/", permanent=False)),
+    # Browsers ask for /favicon.ico whatever the page says.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("screeners/", include("screeners.urls"), {"ensure_stream": ensure_stream}),
     path("api/v1/ws_subscriptions", price_views.ws_subscriptions, name="ws_subscriptions"),
     path("admin/", admin.site.urls),
