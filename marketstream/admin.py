@@ -14,7 +14,7 @@ from marketstream.connections.control import (
 )
 from marketstream.connections.keys import StreamKeyError, parse_stream_key
 from marketstream.connections.kinds import ON_DEMAND_KINDS
-from marketstream.connections.liveness import locked_keys, shown_state
+from marketstream.connections.liveness import read_locks, shown_state
 from marketstream.models import Stream
 from prices.calendar import coverage_warning
 
@@ -51,8 +51,8 @@ class StreamAdmin(admin.ModelAdmin):
 
     @admin.display(description="state", ordering="state")
     def shown_state(self, stream: Stream) -> str:
-        """`worker_gone` for a row that says live while nobody holds its connection."""
-        return shown_state(stream, locked_keys([stream.key]))
+        """`worker_gone` for a row that says live while its worker stopped renewing its lock."""
+        return shown_state(stream, read_locks([stream.key]))
 
     @admin.display(description="heartbeat age")
     def heartbeat_age(self, stream: Stream) -> str:

@@ -1,7 +1,8 @@
 """The Celery app. Stream tasks go to the `streams` queue, served by a thread pool:
     celery -A marketstream worker -Q streams,celery -P threads -c 8
 A worker's runtime (`marketstream.runtime.WorkerRuntime`) is made as it starts and hosts
-the connections; it stops them all on warm shutdown (SIGTERM).
+the connections; on warm shutdown (SIGTERM, a deploy) it hands them all over to the other
+workers, or to the next worker to start.
 """
 
 import os
@@ -30,10 +31,10 @@ def _start_runtime(**kwargs: object) -> None:
 
 @worker_shutting_down.connect
 def _stop_connections_on_shutdown(**kwargs: object) -> None:
-    """SIGTERM (warm shutdown): ask every connection of this worker to stop now..."""
+    """SIGTERM (warm shutdown): every connection of this worker hands its stream over now..."""
     runtime = getattr(app, _RUNTIME, None)
     if runtime is not None:
-        runtime.request_stop(reason="worker shutdown")
+        runtime.request_stop()
 
 
 @worker_shutdown.connect
@@ -41,4 +42,4 @@ def _join_connections_on_shutdown(**kwargs: object) -> None:
     """...and wait for them, so no thread, socket or lock outlives the worker."""
     runtime = getattr(app, _RUNTIME, None)
     if runtime is not None:
-        runtime.stop(reason="worker shutdown")
+        runtime.stop()

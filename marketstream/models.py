@@ -18,6 +18,9 @@ class Stream(models.Model):
         STOPPED = "stopped", "Stopped"
         MARKET_CLOSED = "market_closed", "Market closed"
         ERROR = "error", "Error"
+        # Its worker stopped gracefully (SIGTERM, a deploy) and freed it for another worker,
+        # whose takeover watcher starts it within seconds (or the next worker to start).
+        HANDED_OVER = "handed_over", "Handed over"
 
     key = models.CharField(max_length=2000, unique=True)
     kind = models.CharField(max_length=32, default="market_feed", help_text="connection kind")

@@ -3,8 +3,9 @@ every thread and task the process runs, in one place and with timeouts:
 
 - `WebRuntime` (the ASGI app, `marketstream.asgi`; `run_web`): live prices (broadcaster
   and fan-out) and, in embedded mode, the connections and the supervision tick too.
-- `WorkerRuntime` (the Celery worker, `marketstream.celery`): the connections, and the
-  depth supervisor that opens the depth socket while anyone watches depth.
+- `WorkerRuntime` (the Celery worker, `marketstream.celery`): the connections (handed over
+  to another worker when it stops gracefully), the takeover watcher, and the depth
+  supervisor that opens the depth socket while anyone watches depth.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from marketstream.connections.marketfeed import market_feed_factory
 from marketstream.connections.orderfeed import order_updates_factory
 from marketstream.connections.registry import ConnectionRegistry, host_on
 from marketstream.connections.takeover import TakeoverWatcher
+from marketstream.connections.thread import HANDOVER_REASON
 from portfolio.tasks import refresh_task
 from prices.cache import LocalPriceStore
 from prices.depthwatch import DepthInterest, LocalDepthInterest, depth_interest
@@ -174,7 +176,8 @@ class WorkerRuntime:
         self.registry = connection_registry(interest=interest)
         self._depth = DepthSupervisor(self.registry, interest)
         self._alerts = AlertService()  # the leader among the workers evaluates alerts
-        self._takeover = TakeoverWatcher(self.registry)  # a dead worker's streams
+        # A dead or stopping worker's streams
+        self._takeover = TakeoverWatcher(self.registry)
         self._celery_app = celery_app
 
     def _supervisors(self) -> tuple:
@@ -185,15 +188,19 @@ class WorkerRuntime:
         for supervisor in self._supervisors():
             supervisor.start()
 
-    def request_stop(self, *, reason: str) -> None:
-        """SIGTERM (warm shutdown): every connection starts saying goodbye at once..."""
+    def request_stop(self) -> None:
+        """SIGTERM (warm shutdown, a deploy): every connection hands its stream over at once
+        (another worker starts it within seconds; with none left, the next to start does),
+        and this worker takes nothing over meanwhile..."""
+        self._takeover.request_stop()
+        self.registry.hand_over_all()
         for supervisor in self._supervisors():
             supervisor.stop()
-        self.registry.request_stop_all(reason=reason)
 
-    def stop(self, *, reason: str) -> None:
+    def stop(self) -> None:
         """...and the worker waits for them: no thread, socket or lock outlives it."""
         for supervisor in self._supervisors():
             supervisor.stop()
-        self.registry.stop_all_streams(reason=reason, timeout=STOP_TIMEOUT_SECONDS)
+        self.registry.hand_over_all()  # a no-op after request_stop, as on SIGTERM
+        self.registry.stop_all_streams(reason=HANDOVER_REASON, timeout=STOP_TIMEOUT_SECONDS)
         host_on(self._celery_app, None)

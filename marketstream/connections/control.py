@@ -21,7 +21,7 @@ from dhan.limits import MAX_INSTRUMENTS_PER_CONNECTION
 from dhan.requests import FeedMode
 from marketstream.connections.keys import StreamKeyError, StreamSpec, resolve_instruments
 from marketstream.connections.kinds import MARKET_FEED_KIND, ON_DEMAND_KINDS, ORDER_KIND
-from marketstream.connections.liveness import is_alive, locked_keys
+from marketstream.connections.liveness import is_alive, read_locks
 from marketstream.connections.queue import enqueue_start
 from marketstream.connections.records import LIVE_STATES
 from marketstream.models import Stream
@@ -118,9 +118,9 @@ def supervise() -> list[str]:
         return []
     started = []
     wanted = list(wanted_streams(kinds))
-    locked = locked_keys(s.key for s in wanted)
+    locks = read_locks(s.key for s in wanted)
     for stream in wanted:
-        if not is_alive(stream, locked, read=False) and enqueue_start(stream.key):
+        if not is_alive(stream, locks, read=False) and enqueue_start(stream.key):
             started.append(stream.key)
     return started
 
@@ -138,16 +138,17 @@ def wanted_streams(kinds: list[str]):
 
 
 def orphans() -> list[str]:
-    """Wanted streams in their hours whose row says live but whose lock has lapsed: their
-    worker is gone (full stack only; embedded mode has no other process to take over)."""
+    """Wanted streams in their hours that nobody runs and another worker should: rows that
+    say live but whose lock has lapsed (their worker is gone), and rows a stopping worker
+    handed over (full stack only; embedded mode has no other process to take over)."""
     kinds = open_kinds()
     if not kinds or not settings.REDIS_URL:
         return []
-    live = [s for s in wanted_streams(kinds) if s.state in LIVE_STATES]
-    locked = locked_keys(s.key for s in live)
-    if locked is None:
+    left = [s for s in wanted_streams(kinds) if s.state in (*LIVE_STATES, Stream.State.HANDED_OVER)]
+    locks = read_locks(s.key for s in left)
+    if locks is None:
         return []  # Redis unreadable: nobody can take a lock now anyway
-    return [s.key for s in live if s.key not in locked]
+    return [s.key for s in left if s.key not in locks.held]
 
 
 def request_restart(key: str) -> str:

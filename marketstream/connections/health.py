@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from marketstream.connections.liveness import locked_keys, shown_state
+from marketstream.connections.liveness import read_locks, shown_state
 from marketstream.models import Stream
 from prices.health import StreamHealth
 
@@ -14,14 +14,15 @@ def _age(now: datetime, moment: datetime | None) -> float | None:
 
 
 def stream_rows(*, now: datetime) -> list[StreamHealth]:
-    """One row per stream, for the health endpoint, the broadcaster and `stream_status`."""
+    """One row per stream, for the health endpoint and the broadcaster: one database read
+    and one Redis round trip (`worker_gone` for a live row whose worker stopped renewing)."""
     streams = list(Stream.objects.all())
-    locked = locked_keys(s.key for s in streams)
+    locks = read_locks(s.key for s in streams)
     return [
         StreamHealth(
             key=s.key,
             kind=s.kind,
-            state=shown_state(s, locked),
+            state=shown_state(s, locks),
             desired_state=s.desired_state,
             instruments=s.instrument_count,
             ticks_received=s.ticks_received,

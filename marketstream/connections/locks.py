@@ -1,7 +1,7 @@
 """One live connection per key, and at most DhanHQ's MAX_CONNECTIONS_PER_CLIENT sockets per
 client id whatever their kind, across processes: Redis locks with a TTL that the connection
-thread renews (a crashed worker's locks expire). Embedded mode has one process: its
-registry's `LocalSlots` keep the same books.
+thread renews (a crashed worker's locks expire; a worker stopping gracefully hands them
+over). Embedded mode has one process: its registry's `LocalSlots` keep the same books.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import threading
 import redis
 
 from dhan.limits import MAX_CONNECTIONS_PER_CLIENT
+from marketstream.connections.handover import announce
 
 logger = logging.getLogger(__name__)
 
-# Renewed every control check (a second) by the connection thread; a dead worker's lapse
-# within this, and another worker takes its streams over (takeover.py).
+# Renewed every second by the connection thread; a dead worker's lapse within this, and
+# another worker takes its streams over (takeover.py). Status shows the worker gone long
+# before (liveness.py). Shorter would risk two connections for a key during a Redis pause.
 LOCK_TTL_SECONDS = 10
 KEY_LOCK_PREFIX = "market_stream:lock:"
 SLOT_LOCK_PREFIX = "market_stream:connection:"
@@ -129,6 +131,14 @@ class ConnectionLocks:
         except redis.RedisError:
             return True  # unreachable again: the next round tries
         return True
+
+    def hand_over(self) -> None:
+        """A graceful stop (the worker is shutting down): release the locks and announce
+        the key, so that another worker starts the stream at once. Never raises."""
+        client = self._client
+        self.release()
+        if client is not None:
+            announce(client, self._key)
 
     def release(self) -> None:
         """Never raises: a lock that cannot be released (Redis down) lapses by its TTL."""

@@ -1,6 +1,7 @@
 """The one writer of what a connection is doing (`Stream.state` and its companions): the
 registry as it starts one, the connection thread as it runs and ends, the start task when
-a start is refused, and embedded mode's clean-up of rows a dead process left live.
+a start is refused, and embedded mode's clean-up of rows a dead process left live. A
+worker that stops gracefully leaves its rows `handed_over` for another worker.
 Operators' wishes (`desired_state`, `generation`) are `control.py`'s, with one exception
 made here: a connection that failed for good (bad credentials, a refused request) is
 marked not wanted, so supervision does not restart what cannot work until someone acts.
@@ -13,6 +14,7 @@ import socket
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from dhan.redact import redact
@@ -29,6 +31,13 @@ def clean_error(error: str, *, secrets: tuple[str, ...] = ()) -> str:
 
 def _update(key: str, **fields: object) -> None:
     Stream.objects.filter(key=key).update(**fields, updated_at=timezone.now())
+
+
+def _handed_over_if_wanted() -> Case:
+    return Case(
+        When(desired_state=Stream.Desired.RUNNING, then=Value(Stream.State.HANDED_OVER)),
+        default=Value(Stream.State.STOPPED),
+    )
 
 
 def record_refused(key: str, error: str) -> None:
@@ -100,8 +109,11 @@ class StreamRecord:
         return row.first() or (None, None)
 
     def ended(self, *, state: str, reason: str, error: str, counts: dict[str, int]) -> None:
+        """The connection's end, written while it still holds its lock (so never over a
+        successor's start). `handed_over` holds only for a stream still wanted: an
+        operator's stop that raced the hand-over stays a stop, and nobody takes it over."""
         fields: dict[str, object] = {
-            "state": state,
+            "state": _handed_over_if_wanted() if state == Stream.State.HANDED_OVER else state,
             "stopped_reason": reason[:200],
             "worker_pid": None,
             **counts,

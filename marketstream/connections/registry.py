@@ -17,7 +17,7 @@ from marketstream.connections.kinds import ConnectionKind, KindFactory, StartRef
 from marketstream.connections.locks import BudgetFull, ConnectionLocks, KeyBusy, LocalSlots
 from marketstream.connections.records import StreamRecord, record_market_closed
 from marketstream.connections.runner import FeedPolicy
-from marketstream.connections.thread import ConnectionThread
+from marketstream.connections.thread import HANDOVER_REASON, ConnectionThread
 from marketstream.models import Stream
 from prices.cache import redis_client
 
@@ -54,6 +54,7 @@ class ConnectionRegistry:
         self._threads: dict[str, ConnectionThread] = {}
         self._lock = threading.Lock()
         self._local_slots = LocalSlots()
+        self._closed = False  # the worker is stopping: it starts nothing more
 
     def active_stream_count(self) -> int:
         with self._lock:
@@ -75,6 +76,8 @@ class ConnectionRegistry:
     def start(self, key: str) -> StartOutcome:
         """Start the connection thread for `key` and return at once. Raises
         StreamStartError when it cannot start as asked."""
+        if self._closed:
+            return StartOutcome(key, False, "this worker is stopping; another starts it")
         try:
             stream = Stream.objects.get(key=key)
         except Stream.DoesNotExist:
@@ -129,12 +132,16 @@ class ConnectionRegistry:
                 if stream.key in self._threads:  # a concurrent start won
                     locks.release()
                     return StartOutcome(stream.key, False, "already running in this worker")
+                if self._closed:  # a hand-over began meanwhile: the key goes to another
+                    locks.release()
+                    return StartOutcome(stream.key, False, "this worker is stopping")
                 self._threads[stream.key] = thread
             thread.start()
         except BaseException:
             self._deregister(thread)
             locks.release()
             thread.books.close()
+            thread.keeper.close()
             raise
         count = len(kind.subjects())
         return StartOutcome(stream.key, True, f"started with {count} instruments")
@@ -154,6 +161,16 @@ class ConnectionRegistry:
         for thread in threads:
             thread.request_stop(reason)
         return threads
+
+    def hand_over_all(self) -> list[ConnectionThread]:
+        """The worker is stopping gracefully (SIGTERM, a deploy; its runtime calls this):
+        start nothing more here, and ask every thread to hand its stream over: it closes
+        its socket, leaves its row wanted and `handed_over`, frees its locks and announces
+        the key, and another worker starts it at once. Never waits (safe in a signal
+        handler); `stop_all_streams` waits for them."""
+        with self._lock:
+            self._closed = True
+        return self.request_stop_all(reason=HANDOVER_REASON)
 
     def stop_all_streams(
         self, *, reason: str = "shutdown", timeout: float = THREAD_JOIN_TIMEOUT_SECONDS

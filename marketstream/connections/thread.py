@@ -1,13 +1,15 @@
 """The connection thread: one per running connection, whatever its kind. It runs the kind on
 an event loop of its own (`runner.run_connection`) and keeps everything that may block off
 that loop: the writer thread flushes decoded items, the bookkeeper writes the row
-(heartbeats, state) and checks control (stop, restart, market close, lock renewal).
-Started and registered by `registry.ConnectionRegistry`; always deregisters on exit.
+(heartbeats, state) and checks control (stop, restart, market close), the keeper renews the
+locks. Started and registered by `registry.ConnectionRegistry`; always deregisters on exit,
+handing its stream over to another worker when its worker is stopping gracefully.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -26,6 +28,10 @@ logger = logging.getLogger(__name__)
 FLUSH_INTERVAL_SECONDS = 0.05  # decoded items reach the writer at most this late
 HEARTBEAT_INTERVAL_SECONDS = 5.0
 CONTROL_CHECK_INTERVAL_SECONDS = 1.0  # stop requests and the market close noticed within this
+LOCK_RENEW_INTERVAL_SECONDS = 1.0  # liveness.RENEWAL_GRACE_SECONDS allows two missed renewals
+# The stop reason of a worker stopping gracefully (SIGTERM, a deploy): the stream is handed
+# over (its row `handed_over`, still wanted; its locks freed and announced), not stopped.
+HANDOVER_REASON = "worker shutdown: handed over"
 
 
 class ConnectionThread(threading.Thread):
@@ -60,6 +66,9 @@ class ConnectionThread(threading.Thread):
         self.fatal: FeedError | None = None  # what ended the connection for good
         self.writer = Writer(kind.flush, name=f"stream {self.key}")
         self.books = Bookkeeper(name=f"stream {self.key}")
+        # The locks' renewal is the proof this connection lives (liveness.py): it gets a
+        # thread of its own, so that a slow database never makes the worker look gone.
+        self.keeper = Bookkeeper(name=f"stream {self.key} locks", thread_prefix="feed-lock")
 
     def request_stop(self, reason: str) -> None:
         """Ask the thread to stop; it says goodbye upstream and ends within about a second."""
@@ -101,6 +110,9 @@ class ConnectionThread(threading.Thread):
     def _finish(self, state: str, error: str) -> None:
         if self._stop_reason == "market closed":
             state = Stream.State.MARKET_CLOSED
+        handing_over = self._stop_reason == HANDOVER_REASON and state == Stream.State.STOPPED
+        if handing_over:
+            state = Stream.State.HANDED_OVER
         try:
             self.kind.collect()
             self.writer.stop()  # one last flush
@@ -115,16 +127,22 @@ class ConnectionThread(threading.Thread):
                 )
             )
         finally:  # whatever failed above, nothing of this connection may outlive it
-            try:
+            with contextlib.ExitStack() as cleanup:  # every step runs, last pushed first
+                reason = self._stop_reason or state
+                cleanup.callback(logger.info, "stream %s ended (%s)", self.key, reason)
+                cleanup.callback(self._exited)
+                # Last of all, after the row's end was written and with no renewal left in
+                # flight: a successor's start is never overwritten, the locks never retaken.
+                cleanup.callback(self._locks.hand_over if handing_over else self._locks.release)
+                cleanup.callback(self.keeper.close)
+                cleanup.callback(self.books.close)
+                cleanup.callback(self.kind.close)
                 self.kind.ended(self.fatal)
-                self.kind.close()
-                self.books.close()
-                self._locks.release()
-            finally:
-                self._on_exit(self)
-                if self._loop is not None:
-                    self._loop.close()
-                logger.info("stream %s ended (%s)", self.key, self._stop_reason or state)
+
+    def _exited(self) -> None:
+        self._on_exit(self)
+        if self._loop is not None:
+            self._loop.close()
 
     # --- bookkeeping (runs on the bookkeeper thread) -----------------------------------
 
@@ -141,10 +159,13 @@ class ConnectionThread(threading.Thread):
             self.request_stop("restart requested")
         elif not self._in_hours():
             self.request_stop("market closed")
-        elif not self._locks.renew():
-            self.request_stop("lost the stream lock")
         elif reason := self.kind.control():
             self.request_stop(reason)
+
+    def renew_locks(self) -> None:
+        """On the keeper thread, every second while the loop runs."""
+        if not self._locks.renew():
+            self.request_stop("lost the stream lock")
 
 
 class _Events(ConnectionEvents):
@@ -153,7 +174,7 @@ class _Events(ConnectionEvents):
     def __init__(self, thread: ConnectionThread) -> None:
         self.t = thread
         now = time.monotonic()
-        self._last_flush = self._last_beat = self._last_control = now
+        self._last_flush = self._last_beat = self._last_control = self._last_renew = now
         self._ticked_since_beat = False
         self._first_since_connect = False
 
@@ -191,6 +212,9 @@ class _Events(ConnectionEvents):
         if now - self._last_control >= CONTROL_CHECK_INTERVAL_SECONDS:
             self._last_control = now
             self.t.books.submit(self.t.check_control, periodic="control")
+        if now - self._last_renew >= LOCK_RENEW_INTERVAL_SECONDS:
+            self._last_renew = now
+            self.t.keeper.submit(self.t.renew_locks, periodic="renew")
 
     def _collect(self, now: float) -> None:
         self._last_flush = now

@@ -1,7 +1,7 @@
-"""Off-loop I/O for a connection: the writer thread that flushes decoded items (Redis) and
-the bookkeeper that runs database work (heartbeats, control checks). Neither ever blocks
-the loop that reads the upstream: a paused Redis or a locked database costs writes, never
-a frame from DhanHQ or an unanswered ping.
+"""Off-loop I/O for a connection: the writer thread that flushes decoded items (Redis), the
+bookkeeper that runs database work (heartbeats, control checks) and another that renews the
+locks. None ever blocks the loop that reads the upstream: a paused Redis or a locked
+database costs writes, never a frame from DhanHQ or an unanswered ping.
 """
 
 from __future__ import annotations
@@ -84,13 +84,13 @@ class Writer:
 
 
 class Bookkeeper:
-    """One thread for a connection's database work (Django forbids the ORM on a running
-    loop). `submit` never waits; a job still running is not queued again, so a slow
-    database delays bookkeeping without piling it up."""
+    """One thread for a connection's blocking bookkeeping: database work (Django forbids the
+    ORM on a running loop), or the locks' renewal. `submit` never waits; a job still running
+    is not queued again, so a slow database delays bookkeeping without piling it up."""
 
-    def __init__(self, *, name: str) -> None:
+    def __init__(self, *, name: str, thread_prefix: str = "feed-db") -> None:
         self._name = name
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-db")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_prefix)
         self._running: dict[str, Future] = {}
 
     def submit(self, fn: Callable[[], object], *, periodic: str | None = None) -> None:

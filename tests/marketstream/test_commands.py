@@ -126,3 +126,14 @@ def test_opening_a_page_ensures_its_stream_once(loaded, settings):
     Stream.objects.update(state="running", last_heartbeat=timezone.now())
     assert ensure_stream(screener_type="swing") == "already running"
     assert "not started" in ensure_stream(screener_type="intraday")
+
+
+def test_stream_status_names_the_worker_as_host_and_pid(loaded, capsys):
+    Stream.objects.create(
+        key="type:swing", state="running", worker_host="worker-7.example", worker_pid=4242
+    )
+    Stream.objects.create(key="type:longterm", state="handed_over", worker_host="worker-7.example")
+    rows = {r["key"]: r for r in json.loads(run("stream_status", "--json", capsys=capsys).out)}
+    assert rows["type:swing"]["worker"] == "worker-7.example:4242"
+    # A handed-over stream runs nowhere until another worker starts it.
+    assert (rows["type:longterm"]["state"], rows["type:longterm"]["worker"]) == ("handed_over", "")

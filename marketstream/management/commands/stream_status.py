@@ -6,7 +6,7 @@ import json
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from marketstream.connections.liveness import locked_keys, shown_state
+from marketstream.connections.liveness import LockView, read_locks, shown_state
 from marketstream.models import Stream
 from prices.calendar import coverage_warning
 
@@ -22,12 +22,13 @@ COLUMNS = (
 )
 
 
-def _row(stream: Stream, now, locked: set[str] | None) -> dict:
+def _row(stream: Stream, now, locks: LockView | None) -> dict:
     beat = stream.last_heartbeat
     return {
         "key": stream.key,
         "kind": stream.kind,
-        "state": shown_state(stream, locked),  # worker_gone: a live row nobody runs
+        # worker_gone: a live row whose worker stopped renewing its lock, until a takeover
+        "state": shown_state(stream, locks),
         "desired": stream.desired_state,
         "instruments": stream.instrument_count,
         "heartbeat_age_s": round((now - beat).total_seconds(), 1) if beat else None,
@@ -36,6 +37,7 @@ def _row(stream: Stream, now, locked: set[str] | None) -> dict:
         "last_error": stream.last_error,
         "stopped_reason": stream.stopped_reason,
         "reconnects": stream.reconnects,
+        # host:pid of the worker that runs it (or ran it last, while `worker_gone`)
         "worker": f"{stream.worker_host}:{stream.worker_pid}" if stream.worker_pid else "",
     }
 
@@ -52,8 +54,8 @@ class Command(BaseCommand):
             self.stderr.write(f"warning: {warning}")
         now = timezone.now()
         streams = list(Stream.objects.all())
-        locked = locked_keys(s.key for s in streams)
-        rows = [_row(s, now, locked) for s in streams]
+        locks = read_locks(s.key for s in streams)  # one round trip for every row
+        rows = [_row(s, now, locks) for s in streams]
         if as_json:
             self.stdout.write(json.dumps(rows, indent=1))
             return

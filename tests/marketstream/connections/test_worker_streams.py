@@ -1,10 +1,10 @@
 """Streams in a real Celery worker (thread pool) with a real redis-server, driven by the
-manage.py commands from other processes, against the DhanHQ simulator."""
+manage.py commands from other processes, against the DhanHQ simulator. (Workers killed and
+stopped: test_worker_handover.py, on the same stack.)"""
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from datetime import datetime
@@ -91,6 +91,19 @@ class Stack:
             "market_stream:connection:*"
         )
 
+    def two_workers(self, key_args: tuple[str, ...]) -> tuple[str, ManagedProcess, ManagedProcess]:
+        """A second worker, then a stream started: (its key, its worker, the other)."""
+        spare = self.start_worker("spare")
+        wait_until(lambda: len(self.control.control.ping(timeout=0.5)) == 2, what="two workers")
+        key = self.manage("start_stream", *key_args).strip()
+        wait_until(lambda: self.status()[key]["state"] == "running", what="running")
+        owner_pid = int(self.status()[key]["worker"].rsplit(":", 1)[1])
+        owner, other = (self.worker, spare)
+        if owner_pid != owner.proc.pid:
+            owner, other = other, owner
+        assert owner_pid == owner.proc.pid
+        return key, owner, other
+
 
 @pytest.fixture
 def stack(tmp_path, redis_server, processes):
@@ -156,57 +169,3 @@ def test_a_wrong_token_stops_the_stream_with_a_clear_error(stack):
     assert stack.sim.connections_total <= 3
     assert stack.threads() == [] and stack.locks() == []
     assert TOKEN not in stack.worker.output()
-
-
-def test_sigterm_leaves_no_thread_socket_or_lock_behind(stack):
-    keys = [stack.manage("start_stream", "--type", t).strip() for t in ("swing", "longterm")]
-    wait_until(lambda: sorted(stack.threads()) == sorted(keys), what="both running")
-    wait_until(lambda: stack.sim.connection_count == 2, what="two sockets")
-    assert len(stack.locks()) == 4  # a key lock and a connection slot per stream
-    stack.worker.proc.send_signal(signal.SIGTERM)
-    assert stack.worker.proc.wait(20) == 0
-    assert stack.locks() == []
-    wait_until(lambda: stack.sim.connection_count == 0, timeout=5, what="sockets closed")
-    status = stack.status()
-    for key in keys:
-        assert (status[key]["state"], status[key]["stopped_reason"]) == (
-            "stopped",
-            "worker shutdown",
-        )
-        assert status[key]["desired"] == "running"  # beat starts it again on a live worker
-
-
-def test_a_worker_killed_with_sigkill_has_its_stream_taken_over_within_15_s(stack):
-    """No beat runs here: the surviving worker's takeover watcher alone brings it back
-    (`worker_gone` in status meanwhile: tests/marketstream/connections/test_takeover.py)."""
-    spare = stack.start_worker("spare")
-    wait_until(lambda: len(stack.control.control.ping(timeout=0.5)) == 2, what="two workers")
-    key = stack.manage("start_stream", "--type", "swing", "--symbols", "RELIANCE").strip()
-    wait_until(lambda: stack.status()[key]["state"] == "running", what="running")
-    owner_pid = int(stack.status()[key]["worker"].rsplit(":", 1)[1])
-    victim, survivor = (
-        (stack.worker, spare) if owner_pid == stack.worker.proc.pid else (spare, stack.worker)
-    )
-    assert owner_pid == victim.proc.pid
-    pubsub = stack.redis.pubsub()
-    pubsub.subscribe("live_ltp_updates")
-
-    killed = time.monotonic()
-    victim.proc.send_signal(signal.SIGKILL)
-    victim.proc.wait(5)
-    pubsub.get_message(timeout=1)  # the subscribe confirmation
-    while pubsub.get_message(timeout=0.1):  # what the victim published before it died
-        pass
-
-    def fresh_prices() -> bool:
-        message = pubsub.get_message(timeout=0.5)
-        return bool(message and message["type"] == "message")
-
-    wait_until(fresh_prices, timeout=20, what="prices from the survivor")
-    recovered = time.monotonic() - killed
-    print(f"worker SIGKILL: prices flow again after {recovered:.1f} s")
-    assert recovered <= 15
-    row = stack.status()[key]
-    assert row["state"] == "running" and row["worker"].endswith(f":{survivor.proc.pid}")
-    assert stack.threads() == [key]
-    pubsub.close()
