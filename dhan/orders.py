@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 # DhanHQ's statuses (the order-update page, the annexure and Super Orders).
 TRANSIT, PENDING, PART_TRADED, TRADED = "TRANSIT", "PENDING", "PART_TRADED", "TRADED"
@@ -95,7 +96,7 @@ def _pairs(pairs: list[tuple[str, object]]) -> dict:
     return out
 
 
-def _int(value: object) -> int:
+def _int(value: Any) -> int:  # a JSON value
     try:
         return int(float(value))  # DhanHQ sends numbers, and sometimes numeric strings
     except (TypeError, ValueError):
@@ -130,7 +131,9 @@ def parse_message(text: str | bytes) -> OrderAlert | None:
         raise OrderMessageError("not a JSON object")
     kind = str(message.get("Type", "")).lower()
     if kind == "error":
-        data = message.get("Data") if isinstance(message.get("Data"), dict) else {}
+        data = message.get("Data")
+        if not isinstance(data, dict):
+            data = {}
         raise LoginRefused(f"order socket refused the login: {data.get('ErrorCode', '?')}")
     if kind != "order_alert":
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import array
 import struct
 import sys
+from typing import cast
 
 from dhan.decoder import Decoder
 from dhan.packets import (
@@ -51,7 +52,7 @@ class LtpScanner:
         self._latest: dict[bytes, bytes] = {}  # segment + security id -> float32 LTP bytes
         self._quotes: dict[bytes, bytes] = {}  # segment + security id -> a whole code-4/8 packet
         self._oi: dict[bytes, int] = {}
-        self._prev_close: dict[int, float] = {}
+        self._prev_close: dict[bytes, float] = {}
         # segment + security id bytes -> (SEG:SID, ticks per rupee, units, scale)
         self._names: dict[bytes, tuple[str, float, int, int]] = {}
         self.packets = 0
@@ -149,7 +150,7 @@ class LtpScanner:
         quotes: dict[str, Quote | Full] = {}
         for key_bytes, packet in packets.items():
             try:
-                (decoded,) = self._decoder.decode(packet)
+                (decoded,) = cast("tuple[Quote | Full]", self._decoder.decode(packet))
             except DecodeError:  # a non-finite price: counted, the key keeps its last quote
                 self.malformed += 1
                 continue

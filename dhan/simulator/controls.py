@@ -7,7 +7,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
@@ -25,7 +26,7 @@ class AccountAndOrderControls:
     depth: DepthServer
     orders: OrderBook
     order_socket: OrderSocketServer
-    _call: Callable[[Callable[[], object]], None]
+    _call: Callable[[Callable[[], Coroutine[Any, Any, object]]], None]
     _loop: asyncio.AbstractEventLoop | None
     _refusing: concurrent.futures.Future | None = None  # keeps expire_token's task alive
 

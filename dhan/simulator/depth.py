@@ -58,7 +58,7 @@ class DepthServer:
         return {key for s in list(self.sessions) for key in list(s.subscriptions)}
 
     async def handle(self, ws: ServerConnection) -> None:
-        query = parse_qs(urlsplit(ws.request.path).query)
+        query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
         client_id = query.get("clientId", [""])[0]
         reason = self.config.auth_refusal(client_id, query.get("token", [""])[0])
         if reason is not None:  # 808, 809 or 807

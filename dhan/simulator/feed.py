@@ -75,7 +75,7 @@ class FeedServer:
 
     async def handle(self, ws: ServerConnection) -> None:
         """One client connection, from handshake to close (given to `websockets.serve`)."""
-        query = parse_qs(urlsplit(ws.request.path).query)
+        query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
         client_id = query.get("clientId", [""])[0]
         token = query.get("token", [""])[0]
         if query.get("version", [""])[0] != "2":

@@ -12,8 +12,9 @@ import asyncio
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from http import HTTPStatus
+from typing import Any
 
 from websockets.asyncio.server import serve
 
@@ -109,7 +110,7 @@ class DhanSimulator(AccountAndOrderControls):
 
     def rest_request(
         self, path: str, *, headers: Mapping[str, str], body: bytes
-    ) -> tuple[HTTPStatus, dict]:
+    ) -> tuple[int, dict | list]:
         return self.rest.rest_request(path, headers=headers, body=body)
 
     # --- lifecycle ------------------------------------------------------------------
@@ -215,7 +216,7 @@ class DhanSimulator(AccountAndOrderControls):
 
     # --- test controls --------------------------------------------------------------
 
-    def _call(self, coro_fn: Callable[[], object]) -> None:
+    def _call(self, coro_fn: Callable[[], Coroutine[Any, Any, object]]) -> None:
         assert self._loop is not None
         asyncio.run_coroutine_threadsafe(coro_fn(), self._loop).result(5)
 
