@@ -1,8 +1,8 @@
-"""`AlertService`: the deployment's one active evaluator, on a thread of a process that
-hosts connections (every Celery worker; the web process in embedded mode), owned by its
-runtime. With Redis the workers elect a leader (a lock, as the broadcaster does); the
-leader reads the price batches on `live_ltp_updates`, a standby takes over within seconds
-of the leader's end. Embedded mode: the process's price store hands it the batches.
+"""`AlertService`: the deployment's one active evaluator, a `BackgroundLoop` on a process
+that hosts connections (every Celery worker; the web process in embedded mode), owned by
+its runtime. The processes elect a leader (`prices.leader`, as the broadcaster does); the
+leader reads the price batches (`prices.batches`: Redis pub/sub, or embedded, the process's
+price store), and a standby takes over within seconds of the leader's end.
 """
 
 from __future__ import annotations
@@ -10,33 +10,29 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import queue
-import socket
 import threading
 import time
-import uuid
 from datetime import datetime
 
-import redis
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
-from redis.exceptions import LockError
 
 from alerts.evaluator import Evaluator
 from alerts.models import Alert
 from alerts.notify import notify
-from prices.cache import LIVE_UPDATES_CHANNEL, LocalPriceStore, redis_client
+from prices.batches import price_batches
+from prices.cache import LIVE_UPDATES_CHANNEL, LocalPriceStore
 from prices.calendar import IST
+from prices.leader import STANDBY_RETRY_SECONDS, Lease, lease
+from prices.loops import BackgroundLoop
 
 logger = logging.getLogger(__name__)
 
 LEADER_KEY = "market_stream:alerts:evaluator"
-LEADER_TTL_SECONDS = 5.0
-STANDBY_RETRY_SECONDS = 0.5
+LEADER_TTL_SECONDS = 5.0  # renewed every REFRESH_SECONDS: a dead leader's lapses after this
 REFRESH_SECONDS = 1.0  # new, changed and expired alerts are seen within this
-STOP_TIMEOUT_SECONDS = 10.0
+BATCH_WAIT_SECONDS = 0.2  # how long the leader waits for a batch before its refresh check
 
 
 def prices_of(message: bytes | str) -> dict[str, float]:
@@ -51,106 +47,46 @@ def prices_of(message: bytes | str) -> dict[str, float]:
     return {k: p for k, p in prices.items() if math.isfinite(p)}
 
 
-class AlertService:
+class AlertService(BackgroundLoop):
+    """`local_store`: embedded mode's price store, whose writes the evaluator reads."""
+
+    name = "alert-evaluator"
+
     def __init__(self, *, local_store: LocalPriceStore | None = None) -> None:
+        super().__init__()
         self._local_store = local_store
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="alert-evaluator", daemon=True)
-        self._batches: queue.Queue[str] = queue.Queue(maxsize=10_000)
         self.leading = threading.Event()
-        self._last_failure = ""  # the last failure that restarted the evaluator
 
     def start(self) -> None:
+        """Called by the runtime as the process starts: unless this process must not
+        evaluate (`MARKETSTREAM_ALERT_EVALUATOR` off)."""
         if settings.MARKETSTREAM_ALERT_EVALUATOR:
-            self._thread.start()
+            super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(STOP_TIMEOUT_SECONDS)
+    def step(self) -> float:
+        """One turn of the loop: lead while this process holds the lease (until it is lost
+        or the loop stops), else stand by."""
+        lease(LEADER_KEY, ttl_seconds=LEADER_TTL_SECONDS).lead_once(self._lead)
+        return STANDBY_RETRY_SECONDS
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _lead(self, held: Lease) -> None:
+        # Subscribed before the catch-up (`Evaluator.load`): no batch falls between.
+        with price_batches(self._local_store) as batches:
             try:
-                if settings.REDIS_URL:
-                    self._compete()
-                else:
-                    self._lead_local()
-            except Exception as exc:  # the evaluator must outlive any one failure
-                self._log_failure(exc)
-                self.leading.clear()
-                self._stop.wait(1)
+                evaluator = self._start_leading()
+                refreshed_at = time.monotonic()
+                while not self.stopping.is_set():
+                    message = batches.get(timeout=BATCH_WAIT_SECONDS)
+                    if message is not None:
+                        evaluator.on_prices(prices_of(message))
+                    if time.monotonic() - refreshed_at >= REFRESH_SECONDS:
+                        if not held.renew():
+                            logger.warning("alert evaluator lost its lead")
+                            return
+                        self._refresh(evaluator)
+                        refreshed_at = time.monotonic()
             finally:
-                close_old_connections()
-
-    def _log_failure(self, exc: Exception) -> None:
-        """A failure's traceback once; the same failure again (a database down for a
-        minute restarts the evaluator 60 times) a line each time."""
-        failure = f"{type(exc).__name__}: {exc}"
-        if failure == self._last_failure:
-            logger.warning("alert evaluator failed again (%s); restarting it in 1 s", failure)
-        else:
-            logger.exception("alert evaluator failed; restarting it in 1 s")
-        self._last_failure = failure
-
-    def _compete(self) -> None:
-        client = redis_client(settings.REDIS_URL)
-        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
-        lock = client.lock(LEADER_KEY, timeout=LEADER_TTL_SECONDS)
-        while not self._stop.is_set():
-            if lock.acquire(blocking=False, token=token):
-                try:
-                    self._lead_redis(client, lock)
-                finally:
-                    self.leading.clear()
-                    try:
-                        lock.release()
-                    except (LockError, redis.RedisError):
-                        pass
-            self._stop.wait(STANDBY_RETRY_SECONDS)
-
-    def _lead_redis(self, client: redis.Redis, lock) -> None:
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(LIVE_UPDATES_CHANNEL)  # before the catch-up: nothing falls between
-        try:
-            evaluator = self._start_leading()
-            last_refresh = time.monotonic()
-            while not self._stop.is_set():
-                message = pubsub.get_message(timeout=0.2)
-                if message is not None:
-                    evaluator.on_prices(prices_of(message["data"]))
-                if time.monotonic() - last_refresh >= REFRESH_SECONDS:
-                    if not lock.reacquire():
-                        logger.warning("alert evaluator lost its lead")
-                        return
-                    self._refresh(evaluator)
-                    last_refresh = time.monotonic()
-        finally:
-            pubsub.close()
-
-    def _lead_local(self) -> None:
-        listeners = self._local_store.listeners if self._local_store else []
-
-        def listener(message: str) -> None:  # on a feed's writer thread: never blocks
-            try:
-                self._batches.put_nowait(message)
-            except queue.Full:
-                logger.warning("alert evaluator behind: a price batch dropped")
-
-        listeners.append(listener)
-        try:
-            evaluator = self._start_leading()
-            last_refresh = time.monotonic()
-            while not self._stop.is_set():
-                try:
-                    evaluator.on_prices(prices_of(self._batches.get(timeout=0.2)))
-                except queue.Empty:
-                    pass
-                if time.monotonic() - last_refresh >= REFRESH_SECONDS:
-                    self._refresh(evaluator)
-                    last_refresh = time.monotonic()
-        finally:
-            listeners.remove(listener)
+                self.leading.clear()
 
     def _start_leading(self) -> Evaluator:
         close_old_connections()

@@ -2,8 +2,8 @@
 `dashboard_updates` as ONE message (the one sender to that group, said so here).
 
 Every web process runs a `Broadcaster` (its `LivePrices` starts it as the first WebSocket
-consumer connects); one of them leads (a Redis lock), merges what the feeds publish on
-`live_ltp_updates` and sends the window. With the pub/sub channel layer that is one
+consumer connects); one of them leads (`prices.leader`), merges the batches the feeds
+announce (`prices.batches`) and sends the window. With the pub/sub channel layer that is one
 PUBLISH per window whatever the number of web processes, streams or clients. Embedded
 mode: the process leads, and the feeds reach it through the local price store's listeners.
 """
@@ -14,35 +14,30 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import socket
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from redis.asyncio.lock import Lock
-from redis.exceptions import LockError
 
-from prices.cache import LAST_HASH, LIVE_UPDATES_CHANNEL, LocalPriceStore
+from prices.batches import async_price_batches
+from prices.cache import LIVE_UPDATES_CHANNEL, LocalPriceStore
 from prices.depthwatch import DepthInterest
 from prices.health import market_health
-from prices.redisconn import async_redis_client
+from prices.leader import AsyncLease, async_lease
 
 logger = logging.getLogger(__name__)
 
 GROUP = "dashboard_updates"
-WINDOW_MESSAGE_TYPE = "ltp.window"  # handled by DashboardConsumer.ltp_window
+WINDOW_MESSAGE_TYPE = "ltp.window"  # handled by PricesConsumer.ltp_window
 LEADER_KEY = "market_stream:broadcaster"  # holds "host:pid:token" of the leading process
 # A dead leader's lock lapses after this (or three windows, if longer); the leader renews
-# it every window, and a standby tries every STANDBY_RETRY_SECONDS. A clean shutdown
-# releases it at once.
+# it every window, and a standby tries every STANDBY_RETRY_SECONDS (prices.leader). A
+# clean shutdown releases it at once.
 LEADER_TTL_MIN_SECONDS = 3.0
-STANDBY_RETRY_SECONDS = 0.5
 STATUS_REFRESH_SECONDS = 5.0
 RECORD_FIELDS = ("quotes", "depth")  # a window's fields besides "prices"
 DEPTH20_SOURCE = "depth20"
@@ -85,7 +80,7 @@ class Broadcaster:
         self._depth_interest = depth_interest
         self._depth_watched: set[str] = set()
         self._depth_watched_at = 0.0
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._pending: dict[str, float] = {}
         self._last_sent: dict[str, float] = {}
         self._records: dict[str, dict] = {field: {} for field in RECORD_FIELDS}  # latest
@@ -93,7 +88,7 @@ class Broadcaster:
         self._seq = 0
         self.status: str | None = None
         self._status_at = 0.0
-        self._status_read: asyncio.Future | None = None  # one read for every client waiting
+        self._status_read: asyncio.Future[str] | None = None  # one read for all who wait
         self._status_sent: str | None = None  # in the last window this process sent
         self.windows_sent = 0
 
@@ -106,18 +101,19 @@ class Broadcaster:
             self._task = loop.create_task(self._run(), name="ltp-broadcast")
 
     async def stop(self) -> None:
+        """Called by the owner (`LivePrices.stop`): ends the task, releasing the lead."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self) -> None:
+        """The task: stand by, lead while this process holds the lease; retry on an outage."""
         while True:
             try:
-                if settings.REDIS_URL:
-                    await self._run_redis()
-                else:
-                    await self._run_local()
+                ttl = max(LEADER_TTL_MIN_SECONDS, 3 * self.interval_seconds())
+                async with async_lease(LEADER_KEY, ttl_seconds=ttl) as lease:
+                    await lease.compete(self._lead)
             except (redis.RedisError, OSError) as exc:
                 raise_if_cancelling(exc)
                 logger.warning("broadcaster lost Redis (%s); retrying in 1 s", exc)
@@ -147,80 +143,37 @@ class Broadcaster:
                 continue
             self._records["depth"][key] = book
 
-    def merge_prices(self, prices: dict) -> None:
+    def merge_prices(self, prices: Mapping[str | bytes, Any]) -> None:
         for key, value in prices.items():
             try:
                 self._pending[key.decode() if isinstance(key, bytes) else str(key)] = float(value)
             except (ValueError, TypeError, UnicodeDecodeError):
                 logger.warning("ignored a malformed price for %r", key)
 
-    async def _run_local(self) -> None:
-        """Embedded mode: the feeds of this process write to `local_store`, whose listeners
-        are called on their writer threads. Without a store, windows carry status only."""
-        loop = asyncio.get_running_loop()
-
-        def listener(message: str) -> None:  # called on a feed's writer thread
-            loop.call_soon_threadsafe(self.merge, message)
-
-        listeners = self._local_store.listeners if self._local_store else []
-        listeners.append(listener)
-        try:
-            while True:
-                await self._sleep_to_next_window()
-                await self.send_window()
-        finally:
-            listeners.remove(listener)
-
-    async def _run_redis(self) -> None:
-        client = async_redis_client(settings.REDIS_URL)
-        ttl = max(LEADER_TTL_MIN_SECONDS, 3 * self.interval_seconds())
-        lead = client.lock(LEADER_KEY, timeout=ttl)
-        try:
-            while True:  # standby until this process leads; a dead leader's lock expires
-                token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
-                if await lead.acquire(blocking=False, token=token):
-                    logger.info("this process now broadcasts to %s", GROUP)
-                    try:
-                        await self._lead(client, lead)
-                    finally:
-                        with contextlib.suppress(LockError, redis.RedisError):
-                            await lead.release()
-                await asyncio.sleep(STANDBY_RETRY_SECONDS)
-        finally:
-            await client.aclose()
-
-    async def _lead(self, client: aioredis.Redis, lead: Lock) -> None:
-        pubsub = client.pubsub()
-        await pubsub.subscribe(LIVE_UPDATES_CHANNEL)
-        # Nobody sent windows while no process led: the first window carries every
-        # last-known price. Read after subscribing and merged before the messages that
-        # arrived meanwhile, which are as new or newer (the sink writes the hash first).
-        self._last_sent = {}
-        self._pending = {}
-        self.merge_prices(await client.hgetall(LAST_HASH))
-
-        async def read() -> None:
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    self.merge(message["data"])
-
-        reader = asyncio.create_task(read())
-        try:
-            while not reader.done():
-                await self._sleep_to_next_window()
-                try:
-                    await lead.reacquire()
-                except LockError:
-                    logger.warning("lost the broadcaster lead")
-                    return
-                await self.send_window()
-            reader.result()
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, redis.RedisError):
-                await reader
-            with contextlib.suppress(redis.RedisError):
-                await pubsub.aclose()
+    async def _lead(self, lease: AsyncLease) -> None:
+        """While this process holds the lease: merge the batches, send a window each
+        interval, renewing the lease before each; returns once the lease is lost."""
+        logger.info("this process now broadcasts to %s", GROUP)
+        async with async_price_batches(self._local_store) as batches:
+            # Nobody sent windows while no process led: the first window carries every
+            # last-known price. Read once subscribed and merged before the batches that
+            # arrived meanwhile, which are as new or newer.
+            self._last_sent = {}
+            self._pending = {}
+            self.merge_prices(await batches.last_prices())
+            reader = asyncio.create_task(batches.read(self.merge))
+            try:
+                while not reader.done():
+                    await self._sleep_to_next_window()
+                    if not await lease.renew():
+                        logger.warning("lost the broadcaster lead")
+                        return
+                    await self.send_window()
+                reader.result()
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, redis.RedisError):
+                    await reader
 
     # --- windows --------------------------------------------------------------------
 

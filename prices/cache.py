@@ -2,8 +2,9 @@
 (`quote:SEG:SID`) and BOOK (`depth:SEG:SID`) records as JSON with the same TTL, and the
 hashes of last known prices and previous closes.
 
-With `REDIS_URL` it is Redis itself (raw keys, one pipeline per flush, one MGET per read);
-without, the Django cache of the process. `prices.sink.PriceSink` is the ONE writer.
+In the full stack it is Redis itself (raw keys, one pipeline per flush, one MGET per read);
+embedded, the Django cache of the process (`prices.deployment` chooses). `prices.sink.PriceSink`
+is the ONE writer.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import redis
-from django.conf import settings
 from django.core.cache import cache as django_cache
 
-from prices.redisconn import redis_client
+from prices.deployment import current
+from prices.redisconn import redis_client as redis_client  # re-exported for its importers
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +82,11 @@ class Batch:
         return bool(self.prices or self.quotes or self.books)
 
 
-def _records(keys: list[str], values: Iterable[object]) -> dict[str, dict]:
+def _records(keys: list[str], values: Iterable[str | bytes | None]) -> dict[str, dict]:
     return {k: json.loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
 
-def _floats(keys: list[str], values: Iterable[object]) -> dict[str, float]:
+def _floats(keys: list[str], values: Iterable[str | bytes | None]) -> dict[str, float]:
     return {k: float(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
 
@@ -117,7 +119,8 @@ class RedisPriceStore(PriceStore):
 
     def write(self, batch: Batch, *, ttl_seconds: int) -> None:
         pipe = self.client.pipeline(transaction=False)
-        texts = {key: format_price(price) for key, price in batch.prices.items()}
+        # Keys typed Any: redis-py types `hset(mapping=...)` invariantly in its key type.
+        texts: dict[Any, str] = {key: format_price(price) for key, price in batch.prices.items()}
         for key, text in texts.items():
             pipe.set(ltp_key(key), text, ex=ttl_seconds)  # SETEX: SET EX
         for key, record in batch.quotes.items():
@@ -126,7 +129,7 @@ class RedisPriceStore(PriceStore):
             pipe.set(
                 batch.books_prefix + key, _json(record), ex=batch.books_ttl_seconds or ttl_seconds
             )
-        closes = {k: format_price(p) for k, p in batch.prev_closes.items()}
+        closes: dict[Any, str] = {k: format_price(p) for k, p in batch.prev_closes.items()}
         for name, values in ((LAST_HASH, texts), (PREV_CLOSE_HASH, closes)):
             if values:
                 pipe.hset(name, mapping=values)
@@ -161,7 +164,7 @@ class RedisPriceStore(PriceStore):
 
     def last_heartbeat(self) -> str | None:
         value = self.client.get(HEARTBEAT_KEY)
-        return value.decode() if value is not None else None
+        return value.decode() if isinstance(value, bytes) else value
 
 
 class LocalPriceStore(PriceStore):
@@ -215,9 +218,7 @@ class LocalPriceStore(PriceStore):
 
 
 def price_store() -> PriceStore:
-    """The configured store, chosen at call time from settings.REDIS_URL. Embedded mode's
-    is a fresh view of the Django cache: writes through it reach no listener (a process's
-    feeds write through the store its runtime made, which its broadcaster listens to)."""
-    if settings.REDIS_URL:
-        return RedisPriceStore(redis_client(settings.REDIS_URL))
-    return LocalPriceStore()
+    """The deployment's store, chosen at call time. Embedded mode's is a fresh view of the
+    Django cache: writes through it reach no listener (a process's feeds write through the
+    store its runtime made, which its broadcaster listens to)."""
+    return current().choose(embedded=LocalPriceStore, shared=RedisPriceStore)

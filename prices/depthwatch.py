@@ -26,9 +26,9 @@ from collections.abc import Iterable
 
 import redis
 from asgiref.sync import sync_to_async
-from django.conf import settings
 
-from prices.cache import DEPTH_KEY_PREFIX, PriceStore, price_store, redis_client
+from prices.cache import DEPTH_KEY_PREFIX, PriceStore, price_store
+from prices.deployment import current
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ class DepthInterest:
         raise NotImplementedError
 
 
+def _text(member: object) -> str:
+    return member.decode() if isinstance(member, bytes) else str(member)
+
+
 class RedisDepthInterest(DepthInterest):
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
@@ -61,8 +65,8 @@ class RedisDepthInterest(DepthInterest):
         members = {prefix + key: expires for key in keys}
         mine = [
             m
-            for m in self.client.zrange(DEPTH_INTEREST_KEY, 0, -1)
-            if m.decode().startswith(prefix) and m.decode() not in members
+            for m in map(_text, self.client.zrange(DEPTH_INTEREST_KEY, 0, -1))
+            if m.startswith(prefix) and m not in members
         ]
         pipe = self.client.pipeline(transaction=False)
         if mine:
@@ -76,7 +80,7 @@ class RedisDepthInterest(DepthInterest):
         pipe.zremrangebyscore(DEPTH_INTEREST_KEY, "-inf", now or time.time())
         pipe.zrange(DEPTH_INTEREST_KEY, 0, -1)
         members = pipe.execute()[1]
-        return {m.decode().partition("|")[2] for m in members}
+        return {_text(m).partition("|")[2] for m in members}
 
 
 class LocalDepthInterest(DepthInterest):
@@ -100,10 +104,10 @@ class LocalDepthInterest(DepthInterest):
 
 
 def depth_interest(local: LocalDepthInterest | None = None) -> DepthInterest:
-    """Redis's when there is one; else `local` (the embedded process's own)."""
-    if settings.REDIS_URL:
-        return RedisDepthInterest(redis_client(settings.REDIS_URL))
-    return local or LocalDepthInterest()
+    """The deployment's: Redis's in the full stack; embedded, `local` (the process's own)."""
+    return current().choose(
+        embedded=lambda: local or LocalDepthInterest(), shared=RedisDepthInterest
+    )
 
 
 def read_books(keys: Iterable[str], *, store: PriceStore | None = None) -> dict[str, dict]:
@@ -127,7 +131,7 @@ class DepthWatchers:
         self._interest = interest
         self.process = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._counts: Counter[str] = Counter()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
 
     @property
