@@ -1,10 +1,11 @@
-"""The admin's views of alerts, their firings and API tokens. Staff may edit an alert's
-webhook URL, so the form checks it as the API does (`alerts.validation.webhook_url`)."""
+"""The admin's views of alerts and their firings (API tokens: `accounts.admin`). Staff may
+edit an alert's webhook URL, so the form checks it as the API does
+(`alerts.validation.webhook_url`)."""
 
 from django import forms
 from django.contrib import admin
 
-from alerts.models import Alert, AlertEvent, ApiToken
+from alerts.models import Alert, AlertEvent
 from alerts.validation import AlertInputError, webhook_url
 
 
@@ -56,9 +57,3 @@ class AlertAdmin(admin.ModelAdmin):
     exclude = ["webhook_secret_encrypted"]  # never shown; set it through the API or page
     readonly_fields = ["created_price", "last_fired_at", "fire_count"]
     inlines = [EventInline]
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["user", "created_at", "last_used_at"]
-    readonly_fields = ["user", "digest", "created_at", "last_used_at"]

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
-from django.utils import timezone
 from ninja import Field, Router, Schema
 
-from alerts.models import CONDITIONS, Alert, AlertEvent, ApiToken
+from alerts.models import CONDITIONS, Alert, AlertEvent
 from alerts.validation import AlertInput, AlertInputError, parse_alert
 from prices.cache import price_store
 from prices.clientjson import ClientJsonError, loads_client_json
@@ -22,15 +21,6 @@ router = Router(tags=["alerts"])
 
 def _error(message: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
-
-
-def user_for_token(key: str):
-    """The active user whose API token this is (recording its use), or None."""
-    token = ApiToken.objects.select_related("user").filter(digest=ApiToken.digest_of(key)).first()
-    if token is None or not token.user.is_active:
-        return None
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-    return token.user
 
 
 def alert_json(alert: Alert) -> dict:

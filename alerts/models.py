@@ -1,4 +1,4 @@
-"""Price alerts, their firings and API tokens.
+"""Price alerts and their firings (API tokens, once here, are `accounts.models.ApiToken`).
 
 An alert watches one instrument (`key`): a condition on its price (`above`, `below`,
 `crosses_up`, `crosses_down`, `crosses`) or on its change from the previous close
@@ -12,8 +12,6 @@ aside in `error`, with the reason shown to its owner; the others are judged as e
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 
 from django.conf import settings
@@ -104,28 +102,6 @@ class AlertEvent(models.Model):
 
     class Meta:
         ordering = ["-triggered_at"]
-
-
-class ApiToken(models.Model):
-    """A script's key to the JSON API (`Authorization: Token <key>`): only its SHA-256 is
-    stored; the key is shown once, by `manage.py create_api_token`."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
-    )
-    digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-
-    @staticmethod
-    def digest_of(key: str) -> str:
-        return hashlib.sha256(key.encode()).hexdigest()
-
-    @classmethod
-    def issue(cls, user) -> str:
-        key = secrets.token_urlsafe(32)
-        cls.objects.create(user=user, digest=cls.digest_of(key))
-        return key
 
 
 class EvaluatorMark(models.Model):

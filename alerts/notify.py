@@ -1,50 +1,37 @@
-"""Delivering a firing: to the owner's browsers at once (`alert_triggered`, through the
-user's group that each of their signed-in sockets' web process joins), and by email and
-webhook through Celery tasks (`alerts.tasks`), which retry. Each event's three deliveries
+"""Delivering a firing: to the owner's browsers at once (`alert_triggered`, on the user's
+push path: `prices.userpush.push_to_user`, kind "alert"), and by email and webhook
+through Celery tasks (`alerts.tasks`), which retry. Each event's three deliveries
 are started apart: one failing (a push, a broker that refuses the task) costs only itself,
 and a webhook that could not be queued is marked `failed` on its event, not left pending."""
 
 from __future__ import annotations
 
-import json
 import logging
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from alerts.models import AlertEvent
+from prices.userpush import push_to_user
 
 logger = logging.getLogger(__name__)
 
-ALERT_EVENT_TYPE = "alert.event"  # handled by alerts.consumers.AlertNotifications
 NOT_QUEUED = "not queued"  # an event's webhook outcome when its task could not be queued
 
 
-def user_group(user_id: int) -> str:
-    return f"user_{user_id}"
-
-
-def browser_message(event: AlertEvent) -> str:
+def browser_message(event: AlertEvent) -> dict:
+    """The contract's `alert_triggered` for one firing."""
     from alerts.api import event_json
 
-    return json.dumps(
-        {"type": "alert_triggered", "event": event_json(event)}, separators=(",", ":")
-    )
+    return {"type": "alert_triggered", "event": event_json(event)}
 
 
 def notify(events: list[AlertEvent]) -> None:
     """Called by the evaluator with the events it stored (blocking is fine there)."""
     from alerts.tasks import deliver_webhook, send_alert_email
 
-    layer = get_channel_layer()
     for event in events:
-        user_id = event.alert.user_id
         try:
-            async_to_sync(layer.group_send)(
-                user_group(user_id),
-                {"type": ALERT_EVENT_TYPE, "user_id": user_id, "text": browser_message(event)},
-            )
+            push_to_user(event.alert.user_id, kind="alert", message=browser_message(event))
         except Exception:  # a browser push failing must not lose the email or webhook
             logger.exception("alert %s: browser push failed", event.alert_id)
         try:

@@ -15,11 +15,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - after
 from django.urls import path  # noqa: E402
 
 from prices.broadcast import GROUP  # noqa: E402
-from prices.consumers import DashboardConsumer  # noqa: E402
+from prices.consumers import PricesConsumer  # noqa: E402
 from prices.live import LivePrices, LivePricesMiddleware  # noqa: E402
 
 
-class MemberPerConsumer(DashboardConsumer):
+class MemberPerConsumer(PricesConsumer):
     channel_layer_alias = DEFAULT_CHANNEL_LAYER  # a channel of its own, as Channels does
     # Channels' own loop and dispatch (a receive task and an asyncio.wait per message, old
     # database connections closed per message), where ours have no channel to listen on.

@@ -1,10 +1,12 @@
-"""`/ws/dashboard/`'s consumer, composed: prices, quotes and depth (`prices`), the user's
-orders (`orders`), alert firings (`alerts`) and portfolio (`portfolio`)."""
+"""`/ws/dashboard/`'s consumer, composed (`prices.composition`): prices, quotes and depth
+(the prices consumer), with the features of the user's orders (`orders`), alert firings
+(`alerts`) and portfolio (`portfolio`). Served by `marketstream.routing`."""
 
-from alerts.consumers import AlertNotifications
-from orders.consumers import DashboardConsumer as OrdersConsumer
-from portfolio.consumers import PortfolioUpdates
+from alerts.consumers import AlertsFeature
+from orders.consumers import OrdersFeature
+from portfolio.consumers import PortfolioFeature
+from prices.composition import ComposedConsumer
 
 
-class DashboardConsumer(PortfolioUpdates, AlertNotifications, OrdersConsumer):
-    pass
+class DashboardConsumer(ComposedConsumer):
+    features = (OrdersFeature, AlertsFeature, PortfolioFeature)

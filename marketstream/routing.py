@@ -1,5 +1,5 @@
-"""WebSocket routes: `/ws/dashboard/` is the prices consumer with the user's orders and
-alert firings added (`marketstream.consumers`)."""
+"""WebSocket routes: `/ws/dashboard/` is the prices consumer composed with the orders,
+alerts and portfolio features (`marketstream.consumers`)."""
 
 from django.urls import path
 

@@ -1,7 +1,8 @@
-"""`/ws/dashboard/` with order updates: the prices consumer plus `subscribe_orders` for a
-signed-in user (an ack, `orders_snapshot` of today's orders, then `order_update` for each
-event of that user's orders, once). Anonymous clients get an `error`. Composed with the
-alerts and portfolio mixins in `marketstream.consumers`, which `/ws/dashboard/` routes to."""
+"""`/ws/dashboard/`'s orders feature: `subscribe_orders` for a signed-in user (an ack,
+`orders_snapshot` of today's orders, then `order_update` for each event of that user's
+orders, once), `unsubscribe_orders`; anonymous clients get an `error`. The events come on
+the user's push path (kind "order", sent by `orders.push`). Made per connection by the
+composed consumer (`prices.composition`), which `marketstream.consumers` names it in."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from datetime import datetime
 from channels.db import database_sync_to_async
 
 from orders.models import Order
-from orders.push import order_json, user_group
+from orders.push import order_json
 from prices.calendar import IST
-from prices.consumers import DashboardConsumer as PricesConsumer
+from prices.features import Feature, FeatureContext
 
 
 @database_sync_to_async
@@ -24,54 +25,44 @@ def todays_orders(user_id: int) -> list[dict]:
     return [order_json(order) for order in rows]
 
 
-class DashboardConsumer(PricesConsumer):
-    async def connect(self) -> None:
-        self.orders_user: int | None = None
-        self._orders_held: list[str] | None = None  # events that came during the snapshot
-        await super().connect()
+class OrdersFeature(Feature):
+    __slots__ = ("_held", "_subscribed")
+    actions = frozenset({"subscribe_orders", "unsubscribe_orders"})
+    user_event_kinds = frozenset({"order"})
 
-    async def on_action(self, action: object, message: dict) -> bool:
-        if action == "subscribe_orders":
-            await self._subscribe_orders()
-        elif action == "unsubscribe_orders":
-            await self._unsubscribe_orders()
-            await self._send({"type": "ack", "action": "unsubscribe_orders"})
-        else:
-            return await super().on_action(action, message)
-        return True
+    def __init__(self, context: FeatureContext) -> None:
+        super().__init__(context)
+        self._subscribed = False
+        self._held: list[str] | None = None  # events that came during the snapshot
 
-    async def _subscribe_orders(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self._error("sign in to get order updates")
+    async def on_action(self, action: str, message: dict) -> None:
+        """`subscribe_orders` or `unsubscribe_orders`, from the client."""
+        if action == "unsubscribe_orders":
+            self._subscribed = False
+            await self.context.send({"type": "ack", "action": "unsubscribe_orders"})
             return
-        if self.orders_user is None:
-            self.orders_user = user.pk
-            await self.live.fanout.add_group(user_group(user.pk))  # join first
-        self._orders_held = []
+        user_id = self.context.user_id
+        if user_id is None:
+            await self.context.error("sign in to get order updates")
+            return
+        # The connection gets its user's events since it opened: from here each order
+        # event is sent, or held while the snapshot is read and sent after it.
+        self._subscribed = True
+        self._held = []
         try:
-            orders = await todays_orders(user.pk)  # snapshot second
+            orders = await todays_orders(user_id)
         finally:
-            held, self._orders_held = self._orders_held, None
-        await self._send({"type": "ack", "action": "subscribe_orders", "count": len(orders)})
-        await self._send({"type": "orders_snapshot", "orders": orders})
+            held, self._held = self._held, None
+        await self.context.send({"type": "ack", "action": "subscribe_orders", "count": len(orders)})
+        await self.context.send({"type": "orders_snapshot", "orders": orders})
         for text in held:
-            await self.send(text_data=text)
+            await self.context.send_text(text)
 
-    async def _unsubscribe_orders(self) -> None:
-        if self.orders_user is not None:
-            user, self.orders_user = self.orders_user, None
-            await self.live.fanout.discard_group(user_group(user))
-
-    async def order_event(self, event: dict) -> None:
-        """From the fan-out: an event of some user whose group this process is in."""
-        if self.orders_user is None or event.get("user_id") != self.orders_user:
+    async def on_user_event(self, kind: str, text: str) -> None:
+        """An `order_update` of the user's: to the client while it is subscribed."""
+        if not self._subscribed:
             return
-        if self._orders_held is not None:
-            self._orders_held.append(event["text"])
+        if self._held is not None:
+            self._held.append(text)
             return
-        await self.send(text_data=event["text"])
-
-    async def disconnect(self, code: int) -> None:
-        await self._unsubscribe_orders()
-        await super().disconnect(code)
+        await self.context.send_text(text)

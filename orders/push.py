@@ -1,24 +1,14 @@
-"""Order events to their owner's browsers: one `group_send` per event to the user's group
-`order_updates_<user id>`, which each web process's fan-out joins while one of its
-clients of that user listens (`orders.consumers`). Stored once (`ingest.record`), sent
-once: each of the user's sockets gets each event exactly once, whatever the number of web
-processes."""
+"""Order events to their owner's browsers: each event stored (`ingest.record`) is sent
+once, as an `order_update`, on the user's push path (`prices.userpush.push_to_user`, kind
+"order"): each of the user's sockets gets it exactly once, whatever the number of web
+processes. `announce` is called by the order connection (its `orderfeed` kind);
+`order_json` is also the ORDER of the orders API and of the socket's snapshot."""
 
 from __future__ import annotations
 
-import json
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
 from dhan.orders import instrument_key, iso_time, side_name
 from orders.models import Order, OrderEvent
-
-ORDER_EVENT_TYPE = "order.event"  # handled by orders.consumers.DashboardConsumer.order_event
-
-
-def user_group(user_id: int) -> str:
-    return f"order_updates_{user_id}"
+from prices.userpush import push_to_user
 
 
 def order_json(order: Order) -> dict:
@@ -44,28 +34,19 @@ def order_json(order: Order) -> dict:
     }
 
 
-def update_message(event: OrderEvent) -> str:
-    return json.dumps(
-        {
-            "type": "order_update",
-            "event_id": event.pk,
-            "event": event.kind,
-            "filled_qty": event.filled_qty,
-            "reason": event.reason,
-            "order": order_json(event.order),
-        },
-        separators=(",", ":"),
-    )
+def update_message(event: OrderEvent) -> dict:
+    """The contract's `order_update` for one stored event."""
+    return {
+        "type": "order_update",
+        "event_id": event.pk,
+        "event": event.kind,
+        "filled_qty": event.filled_qty,
+        "reason": event.reason,
+        "order": order_json(event.order),
+    }
 
 
 def announce(events: list[OrderEvent]) -> None:
     """Called on the order connection's writer thread (blocking is fine there)."""
-    if not events:
-        return
-    layer = get_channel_layer()
     for event in events:
-        user_id = event.order.account.user_id
-        async_to_sync(layer.group_send)(
-            user_group(user_id),
-            {"type": ORDER_EVENT_TYPE, "user_id": user_id, "text": update_message(event)},
-        )
+        push_to_user(event.order.account.user_id, kind="order", message=update_message(event))

@@ -1,11 +1,12 @@
-"""`{"action": "subscribe_portfolio"}` on `/ws/dashboard/`: a signed-in user's portfolio
-now (`portfolio_update`), then again once per window in which a price of one of its lines
-changed; the lines are re-read every half minute and soon after one of the user's orders
-trades. A mixin of the dashboard consumer (`marketstream.consumers`)."""
+"""`/ws/dashboard/`'s portfolio feature: `{"action": "subscribe_portfolio"}` gives a
+signed-in user's portfolio now (`portfolio_update`), then again once per window in which
+a price of one of its lines changed; the lines are re-read every half minute and soon
+after one of the user's orders trades (an "order" event on the user's push path). Made
+per connection by the composed consumer (`prices.composition`), which
+`marketstream.consumers` names it in."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from decimal import Decimal
@@ -14,10 +15,12 @@ from channels.db import database_sync_to_async
 
 from portfolio.valuation import value
 from portfolio.views import as_json, prices_of, user_lines
+from prices.features import Feature, FeatureContext
 from prices.windows import LTP
 
 RELOAD_SECONDS = 30.0
 AFTER_TRADE_SECONDS = 3.0  # the refresh task's REST calls have answered by then
+TRADE_EVENTS = frozenset({"traded", "partial_fill"})  # an `order_update`'s that move lines
 
 
 @database_sync_to_async
@@ -27,61 +30,71 @@ def _load(user_id: int):
     return lines, ltp, closes
 
 
-class PortfolioUpdates:
-    async def connect(self) -> None:
-        self.portfolio_user: int | None = None
-        self._portfolio: tuple | None = None  # (lines, ltp, closes)
-        self._portfolio_loaded = 0.0
-        await super().connect()
+def _traded(order_update: str) -> bool:
+    try:
+        return json.loads(order_update).get("event") in TRADE_EVENTS
+    except (ValueError, AttributeError):  # not the contract's order_update: not a fill
+        return False
 
-    async def on_action(self, action: object, message: dict) -> bool:
-        if action != "subscribe_portfolio":
-            return await super().on_action(action, message)
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self._error("sign in to get your portfolio")
-            return True
-        self.portfolio_user = user.pk
-        await self._reload_portfolio()
-        await self._send({"type": "ack", "action": "subscribe_portfolio"})
+
+class PortfolioFeature(Feature):
+    __slots__ = ("_loaded_at", "_portfolio")
+    actions = frozenset({"subscribe_portfolio"})
+    # "order": a fill changes the lines soon; "portfolio": a `portfolio_update` the server
+    # pushes for the user, passed on.
+    user_event_kinds = frozenset({"order", "portfolio"})
+    after_trade_seconds = AFTER_TRADE_SECONDS
+
+    def __init__(self, context: FeatureContext) -> None:
+        super().__init__(context)
+        self._portfolio: tuple | None = None  # (lines, ltp, closes) once subscribed
+        self._loaded_at = -RELOAD_SECONDS
+
+    async def on_action(self, action: str, message: dict) -> None:
+        """`subscribe_portfolio`, from the client: the portfolio now, then per window."""
+        if self.context.user_id is None:
+            await self.context.error("sign in to get your portfolio")
+            return
+        await self._reload()
+        await self.context.send({"type": "ack", "action": "subscribe_portfolio"})
         await self._send_portfolio()
-        return True
+        self.context.follow_windows(self, True)
 
-    async def _reload_portfolio(self) -> None:
-        self._portfolio = await _load(self.portfolio_user)
-        self._portfolio_loaded = time.monotonic()
-
-    async def _send_portfolio(self) -> None:
-        lines, ltp, closes = self._portfolio
-        payload = {"type": "portfolio_update", "portfolio": as_json(value(lines, ltp, closes))}
-        await self.send(text_data=json.dumps(payload, separators=(",", ":")))
-
-    def window_now(self, event: dict) -> bool:
-        """A client with a portfolio is valued in `ltp_window`, awaited."""
-        return self._portfolio is None and super().window_now(event)
-
-    async def ltp_window(self, event: dict) -> None:
-        await super().ltp_window(event)
+    async def on_window(self, event: dict) -> None:
+        """Each window: the portfolio again if a price of one of its lines changed."""
         if self._portfolio is None:
             return
-        if time.monotonic() - self._portfolio_loaded >= RELOAD_SECONDS:
-            await self._reload_portfolio()
+        if time.monotonic() - self._loaded_at >= RELOAD_SECONDS:
+            await self._reload()
         lines, ltp, _ = self._portfolio
-        prices = self.live.windows.values(event, LTP)
+        prices = self.context.live.windows.values(event, LTP)
         changed = {line.key for line in lines if line.key in prices}
         if changed:
             ltp.update((key, Decimal(repr(float(prices[key])))) for key in changed)
             await self._send_portfolio()
 
-    async def order_event(self, event: dict) -> None:
+    async def on_user_event(self, kind: str, text: str) -> None:
         """One of the user's orders changed: if it traded, the lines change soon (never
-        waited for here: the fan-out hands this event to other clients too)."""
-        await super().order_event(event)
-        text = event.get("text", "")
-        if self._portfolio is not None and ('"traded"' in text or '"partial_fill"' in text):
-            loop = asyncio.get_running_loop()
-            loop.call_later(AFTER_TRADE_SECONDS, lambda: loop.create_task(self._after_trade()))
+        waited for here: the fan-out hands events to other clients too). Or a
+        `portfolio_update` for the user: passed on, the lines re-read at the next window."""
+        if self._portfolio is None:
+            return
+        if kind == "portfolio":
+            self._loaded_at = -RELOAD_SECONDS
+            await self.context.send_text(text)
+        elif _traded(text):
+            tasks = self.context.tasks
+            tasks.later(self.after_trade_seconds, self._after_trade, name="portfolio-after-trade")
 
     async def _after_trade(self) -> None:
-        await self._reload_portfolio()
+        await self._reload()
         await self._send_portfolio()
+
+    async def _reload(self) -> None:
+        self._portfolio = await _load(self.context.user_id)
+        self._loaded_at = time.monotonic()
+
+    async def _send_portfolio(self) -> None:
+        lines, ltp, closes = self._portfolio
+        portfolio = as_json(value(lines, ltp, closes))
+        await self.context.send({"type": "portfolio_update", "portfolio": portfolio})

@@ -1,4 +1,6 @@
-"""`/ws/dashboard/`: live prices for the keys a client subscribed to.
+"""`/ws/dashboard/`'s base: live prices for the keys a client subscribed to. It owns the
+socket, the receive loop, the client's limits and its subscriptions; the consumer the
+route serves adds features to it (`prices.composition`, `marketstream.consumers`).
 
 Joins `dashboard_updates` on connect, through this process's one group member (the
 fan-out of the process's `LivePrices`, found in the scope); each window message becomes at
@@ -20,15 +22,15 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from prices.api import KeyListError, parse_key_list
 from prices.clientjson import ClientJsonError, loads_client_json
 from prices.clientlimits import MessageLimits
-from prices.subscriptions import Subscription, read_records, read_snapshot
+from prices.subscriptions import RequestError, Subscription, read_records, read_snapshot, requested
 from prices.windows import DEPTH, LTP, MODES, Frame
 
 logger = logging.getLogger(__name__)
 
 MAX_KEYS_PER_CONNECTION = LTP.max_keys
+OWN_ACTIONS = frozenset({"ping", "subscribe", "unsubscribe"})  # a feature's may not be these
 
 
 class SharedFrames(Protocol):
@@ -39,7 +41,7 @@ class SharedFrames(Protocol):
     def send_shared(self, frame: Frame) -> None: ...
 
 
-class DashboardConsumer(AsyncWebsocketConsumer):
+class PricesConsumer(AsyncWebsocketConsumer):
     # No channel of its own: everything sent to this consumer comes through the process's
     # fan-out (one group member per process), so the per-consumer channel Channels would
     # make (a Redis SUBSCRIBE per client with the pub/sub layer) would only cost.
@@ -79,7 +81,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.join_group()
         await self.accept()
         self.live.ensure_started()
-        await self._send_status(await self.live.broadcaster.current_status())
+        status = await self.live.broadcaster.current_status()
+        if self.status is None:  # else a window brought it while this was read: sent once
+            await self._send_status(status)
 
     @property
     def keys(self) -> frozenset[str]:
@@ -138,29 +142,21 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def on_action(self, action: object, message: dict) -> bool:
         """One parsed client message; False for an action this consumer does not know
-        (a subclass handles more: `orders.consumers`)."""
+        (the composed consumer routes its features' actions: `prices.composition`)."""
         if action == "ping":
             await self._send({"type": "pong"})
         elif action in ("subscribe", "unsubscribe"):
-            name = message.get("mode") or "ltp"
-            mode = MODES.get(name) if isinstance(name, str) else None
-            if mode is None:
-                await self._error(f"unknown mode {message.get('mode')!r}: use ltp, quote or depth")
+            try:
+                mode, keys = requested(message)
+            except RequestError as exc:
+                await self._error(str(exc))
             else:
-                await self._change_keys(action, message.get("keys"), self.subscriptions[mode.name])
+                await self._change_keys(action, keys, self.subscriptions[mode.name])
         else:
             return False
         return True
 
-    async def _change_keys(self, action: str, raw: object, sub: Subscription) -> None:
-        if not isinstance(raw, list):
-            await self._error("'keys' must be a list of SEGMENT:SECURITY_ID strings")
-            return
-        try:
-            keys = parse_key_list(raw)
-        except KeyListError as exc:
-            await self._error(str(exc))
-            return
+    async def _change_keys(self, action: str, keys: list[str], sub: Subscription) -> None:
         if action == "unsubscribe":
             self._set_keys(sub, sub.keys.difference(keys))
             await self._ack(action, sub)
@@ -262,3 +258,6 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def _send(self, message: dict) -> None:
         await self.send(text_data=json.dumps(message, separators=(",", ":")))
+
+    async def _send_text(self, text: str) -> None:
+        await self.send(text_data=text)

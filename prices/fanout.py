@@ -1,13 +1,15 @@
-"""This web process's one member of `dashboard_updates`: it receives each group message
-once and hands it to every `/ws/dashboard/` consumer of the process in one pass.
+"""This web process's one member of `dashboard_updates` and of its users' groups: it
+receives each group message once and hands it to the `/ws/dashboard/` consumers of the
+process it is for, in one pass: a window or another `dashboard_updates` message to every
+one, a per-user event (`prices.userpush`) to that user's only.
 
 Why not one group member per consumer, as Channels does by default: every window would
 then cost a queue put, a task wake-up and an `asyncio.wait` per client, and all of them
 run before the first frame is written (1,000 clients: about 60 ms before anyone gets a
 byte). One member per process costs one receive per window; consumers join and leave
 this process's set instead (`join` returns once the process is in the group, so "join
-first, snapshot second" holds). Consumers call `join`/`leave` on their process's fan-out
-(`LivePrices.fanout`).
+first, snapshot second" holds). Consumers call `join`/`leave` and `add_user`/
+`discard_user` on their process's fan-out (`LivePrices.fanout`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import redis
 from channels.layers import get_channel_layer
 
 from prices.broadcast import GROUP, WINDOW_MESSAGE_TYPE, raise_if_cancelling
+from prices.userpush import USER_EVENT_TYPE, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +40,26 @@ RETRY_DELAY_SECONDS = 1.0
 
 
 class Member(Protocol):
-    """What the fan-out calls on a client (`prices.consumers.DashboardConsumer`)."""
+    """What the fan-out calls on a client (`prices.consumers.PricesConsumer`)."""
 
     def window_now(self, event: dict) -> bool: ...
 
     async def ltp_window(self, event: dict) -> None: ...
 
     async def dispatch(self, message: dict) -> None: ...
+
+
+class _UserSockets:
+    """One user's consumers in this process, and whether the process is in their group.
+    The lock orders the joins and leaves of the user's group: a socket that opens while
+    the last one closes still finds the process in the group once it has been let in."""
+
+    __slots__ = ("in_group", "lock", "members")
+
+    def __init__(self) -> None:
+        self.members: weakref.WeakSet[Member] = weakref.WeakSet()
+        self.lock = asyncio.Lock()
+        self.in_group = False
 
 
 class LocalFanout:
@@ -57,9 +73,7 @@ class LocalFanout:
         self._task: asyncio.Task | None = None
         self._joined: asyncio.Event | None = None
         self._channel: str | None = None
-        # Groups besides dashboard_updates this process's member is in (per-user groups),
-        # with how many of its consumers want each.
-        self._groups: dict[str, int] = {}
+        self._users: dict[int, _UserSockets] = {}  # used on the loop only
         self.messages_received = 0
 
     def consumers(self) -> list[Member]:
@@ -82,22 +96,34 @@ class LocalFanout:
     def leave(self, consumer: Member) -> None:
         self._refs.discard(weakref.ref(consumer))  # equal while the consumer lives
 
-    async def add_group(self, group: str) -> None:
-        """One more consumer of this process wants `group`'s messages (a user's order
-        updates): the process's member joins it with the first. Call after `join`."""
-        self._groups[group] = self._groups.get(group, 0) + 1
-        if self._groups[group] == 1 and self._channel is not None:
-            await get_channel_layer().group_add(group, self._channel)
+    async def add_user(self, consumer: Member, user_id: int) -> None:
+        """`consumer` gets its user's events (`prices.userpush`) from now on: the process's
+        member joins the user's group with the user's first consumer, once for all of
+        them. Called by the consumer at connect, after `join`."""
+        sockets = self._users.get(user_id)
+        if sockets is None:
+            sockets = self._users[user_id] = _UserSockets()
+        sockets.members.add(consumer)
+        async with sockets.lock:
+            if not sockets.in_group and self._channel is not None:
+                await get_channel_layer().group_add(user_group(user_id), self._channel)
+            sockets.in_group = True  # or the fan-out, while it (re)joins, adds it
 
-    async def discard_group(self, group: str) -> None:
-        count = self._groups.get(group, 0) - 1
-        if count > 0:
-            self._groups[group] = count
+    async def discard_user(self, consumer: Member, user_id: int) -> None:
+        """At disconnect: the process leaves the user's group with its last consumer."""
+        sockets = self._users.get(user_id)
+        if sockets is None:
             return
-        self._groups.pop(group, None)
-        if self._channel is not None:
-            with contextlib.suppress(OSError, redis.RedisError):
-                await get_channel_layer().group_discard(group, self._channel)
+        sockets.members.discard(consumer)
+        async with sockets.lock:
+            if sockets.members or not sockets.in_group:
+                return  # another socket of the user still listens (or came meanwhile)
+            sockets.in_group = False
+            if self._channel is not None:
+                with contextlib.suppress(OSError, redis.RedisError):
+                    await get_channel_layer().group_discard(user_group(user_id), self._channel)
+            if not sockets.members and self._users.get(user_id) is sockets:
+                del self._users[user_id]
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -109,6 +135,7 @@ class LocalFanout:
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self._joined = asyncio.Event()
+            self._channel = None
             self._task = loop.create_task(self._run(self._joined), name="dashboard-fanout")
         return self._task
 
@@ -116,9 +143,9 @@ class LocalFanout:
         layer = get_channel_layer()
         channel = await layer.new_channel("dashboard-fanout.")
         await layer.group_add(GROUP, channel)
-        for group in list(self._groups):  # a restarted fan-out keeps its users' groups
-            await layer.group_add(group, channel)
-        self._channel = channel
+        self._channel = channel  # from here `add_user` joins users' groups itself
+        for user_id in list(self._users):  # a restarted fan-out keeps its users' groups
+            await layer.group_add(user_group(user_id), channel)
         joined.set()
         try:
             # Never time out a receive: the pub/sub layer drops a channel whose receive
@@ -144,17 +171,24 @@ class LocalFanout:
         while True:
             await asyncio.sleep(GROUP_RENEW_SECONDS)
             try:
-                for group in (GROUP, *self._groups):
+                for group in (GROUP, *map(user_group, list(self._users))):
                     await layer.group_add(group, channel)
             except (OSError, redis.RedisError) as exc:
                 raise_if_cancelling(exc)
                 logger.warning("fan-out could not renew its group membership (%s)", exc)
 
     async def deliver(self, message: dict) -> None:
-        """Hand one group message to every consumer of this process. One failing client
-        is logged and skipped; it never stops the others."""
-        window = message.get("type") == WINDOW_MESSAGE_TYPE
-        for count, consumer in enumerate(self.consumers(), 1):
+        """Hand one group message to the consumers of this process it is for: a window or
+        another `dashboard_updates` message to every one, a user's event to that user's.
+        One failing client is logged and skipped; it never stops the others."""
+        kind = message.get("type")
+        if kind == USER_EVENT_TYPE:
+            sockets = self._users.get(message.get("user_id"))
+            consumers = list(sockets.members) if sockets is not None else []
+        else:
+            consumers = self.consumers()
+        window = kind == WINDOW_MESSAGE_TYPE
+        for count, consumer in enumerate(consumers, 1):
             try:
                 if window:
                     if not consumer.window_now(message):
@@ -162,9 +196,6 @@ class LocalFanout:
                 else:
                     await consumer.dispatch(message)
             except Exception:
-                logger.exception("dashboard consumer failed on a %s message", message.get("type"))
+                logger.exception("dashboard consumer failed on a %s message", kind)
             if count % CLIENTS_PER_SLICE == 0:
                 await asyncio.sleep(0)
-
-
-fanout = LocalFanout()

@@ -1,14 +1,36 @@
 """What one `/ws/dashboard/` connection holds for one mode (ltp, quote, depth): its keys,
 and the windows held back while a snapshot of them is read, so an older snapshot never
-lands after a newer update; and the snapshot reads. The consumer has one per mode."""
+lands after a newer update; a subscribe's or unsubscribe's mode and keys, checked; and the
+snapshot reads. The consumer (`prices.consumers`) has one `Subscription` per mode."""
 
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 
+from prices.api import KeyListError, parse_key_list
 from prices.cache import QUOTE_KEY_PREFIX, price_store
 from prices.depthwatch import read_books
-from prices.windows import DEPTH, Frame, Mode, WindowCache, render_update
+from prices.windows import DEPTH, MODES, Frame, Mode, WindowCache, render_update
+
+
+class RequestError(ValueError):
+    """A subscribe or unsubscribe the client is told it got wrong (the message says how)."""
+
+
+def requested(message: dict) -> tuple[Mode, list[str]]:
+    """The mode and keys of a client's subscribe or unsubscribe, checked: called by the
+    consumer for each. Raises RequestError."""
+    name = message.get("mode") or "ltp"
+    mode = MODES.get(name) if isinstance(name, str) else None
+    if mode is None:
+        raise RequestError(f"unknown mode {message.get('mode')!r}: use ltp, quote or depth")
+    raw = message.get("keys")
+    if not isinstance(raw, list):
+        raise RequestError("'keys' must be a list of SEGMENT:SECURITY_ID strings")
+    try:
+        return mode, parse_key_list(raw)
+    except KeyListError as exc:
+        raise RequestError(str(exc)) from None
 
 
 async def read_snapshot(keys: list[str]) -> dict[str, float]:

@@ -243,10 +243,10 @@ async def live():
 @pytest.fixture
 def dashboard_app(live):
     """`/ws/dashboard/`'s consumer with `live` in its scope, as the ASGI app has it."""
-    from prices.consumers import DashboardConsumer
+    from prices.consumers import PricesConsumer
     from prices.live import LivePricesMiddleware
 
-    def app(consumer=DashboardConsumer):
+    def app(consumer=PricesConsumer):
         return LivePricesMiddleware(consumer.as_asgi(), live)
 
     return app

@@ -7,14 +7,16 @@ import asyncio
 import itertools
 import json
 import logging
+import threading
 
 import pytest
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from prices.broadcast import GROUP
-from prices.consumers import DashboardConsumer
+from prices.consumers import PricesConsumer
 from prices.fanout import LocalFanout
+from prices.live import LivePrices, LivePricesMiddleware
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,7 +100,7 @@ async def test_the_process_is_one_group_member_and_receives_each_window_once(liv
     assert fanout.consumers() == []
 
 
-class GatedSnapshotConsumer(DashboardConsumer):
+class GatedSnapshotConsumer(PricesConsumer):
     """Its snapshot read waits until the test opens the gate."""
 
     gate: asyncio.Event
@@ -134,7 +136,7 @@ async def test_windows_during_a_snapshot_wait_for_it_and_arrive_merged_after_it(
     await ws.disconnect()
 
 
-class BrokenConsumer(DashboardConsumer):
+class BrokenConsumer(PricesConsumer):
     async def ltp_window(self, event: dict) -> None:
         raise RuntimeError("boom")
 
@@ -158,7 +160,7 @@ async def test_a_failing_client_is_logged_and_the_others_still_get_the_window(
 async def test_other_group_messages_reach_each_consumer_handler(dashboard_app):
     received: list[dict] = []
 
-    class Listening(DashboardConsumer):
+    class Listening(PricesConsumer):
         async def market_note(self, event: dict) -> None:
             received.append(event)
 
@@ -184,3 +186,30 @@ async def test_a_process_that_cannot_join_the_group_fails_the_connect_instead_of
     with pytest.raises(OSError, match="unreachable"):
         await asyncio.wait_for(down.join(Client()), 5)
     assert down.consumers() == []
+
+
+async def test_a_window_during_the_connects_status_read_sends_the_status_once():
+    asked, answer = threading.Event(), threading.Event()
+
+    def status() -> str:  # the feed status read, held until the window has come
+        asked.set()
+        answer.wait(5)
+        return "not_running"
+
+    live = LivePrices(status=status)
+    ws = WebsocketCommunicator(LivePricesMiddleware(PricesConsumer.as_asgi(), live), "/ws/")
+    try:
+        connecting = asyncio.ensure_future(ws.connect())
+        async with asyncio.timeout(5):
+            while not asked.is_set():
+                await asyncio.sleep(0.01)
+        window = {"type": "ltp.window", "seq": next(_seqs), "ts": 9e9, "prices": "{}"}
+        await live.fanout.deliver({**window, "status": "not_running"})
+        answer.set()
+        assert (await connecting)[0]
+        assert await ws.receive_json_from(5) == {"type": "status", "feed": "not_running"}
+        assert await ws.receive_nothing(0.2)  # not a second time
+        await ws.disconnect()
+    finally:
+        answer.set()
+        await live.stop()

@@ -4,7 +4,7 @@ its SHA-256 is stored) for `Authorization: Token <token>`."""
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from alerts.models import ApiToken
+from accounts.models import ApiToken
 
 
 class Command(BaseCommand):
