@@ -1,6 +1,7 @@
-"""Broker accounts in the admin: the token is write-only (a password field replaces it),
-shown masked, its ciphertext not shown either, and a typed token is checked with DhanHQ
-as on the page (`accounts.linking`). Login lockouts are django-axes' own admin pages
+"""Broker accounts and API tokens in the admin. A broker account's token is write-only (a
+password field replaces it), shown masked, its ciphertext not shown either, and a typed
+token is checked with DhanHQ as on the page (`accounts.linking`); an API token shows only
+its owner and dates. Login lockouts are django-axes' own admin pages
 ("Access attempts": delete a row to unlock; "Access failures", "Access logs")."""
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 
 from accounts.forms import BrokerAccountForm
-from accounts.models import BrokerAccount
+from accounts.linking import drop_order_stream, want_order_stream
+from accounts.models import ApiToken, BrokerAccount
 
 
 class AdminBrokerAccountForm(BrokerAccountForm):
@@ -55,3 +57,29 @@ class BrokerAccountAdmin(admin.ModelAdmin):
         against them, as a user's do on the page."""
         form = super().get_form(request, obj, **kwargs)
         return type(form.__name__, (form,), {"actor_id": request.user.pk})
+
+    def save_model(self, request: HttpRequest, obj: BrokerAccount, form, change: bool) -> None:
+        """An account linked or changed here: its order socket is asked for, as on the page."""
+        super().save_model(request, obj, form, change)
+        want_order_stream(obj)
+
+    def delete_model(self, request: HttpRequest, obj: BrokerAccount) -> None:
+        """An account deleted here: its order socket stops and its row goes."""
+        account_id = obj.pk
+        super().delete_model(request, obj)
+        drop_order_stream(account_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        """The list's "delete selected": each account's order socket, as one by one."""
+        account_ids = list(queryset.values_list("pk", flat=True))
+        super().delete_queryset(request, queryset)
+        for account_id in account_ids:
+            drop_order_stream(account_id)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Read-only: only a key's digest is stored (`create_api_token` makes keys)."""
+
+    list_display = ["user", "created_at", "last_used_at"]
+    readonly_fields = ["user", "digest", "created_at", "last_used_at"]

@@ -78,6 +78,7 @@ class BrokerAccountForm(forms.ModelForm):
         account.set_token(self.cleaned_data["access_token"])
         if commit:
             account.save()
+            linking.want_order_stream(account)
         return account
 
 

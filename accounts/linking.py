@@ -5,6 +5,10 @@ BROKER_LINK_FAILURE_RATE times (django-ratelimit's `N/period`, counted in Django
 Redis in the full stack, so every process counts together) is refused without a call until
 the period ends. Callers: the link and replace-token forms (the page and the admin) and
 `manage.py add_broker_account`.
+
+Once an account is saved with its token, the same callers ask for its order socket
+(`want_order_stream`: wanted while the token is good, started in the order feed's hours by
+the stream layer's supervision step); deleting an account drops it (`drop_order_stream`).
 """
 
 from __future__ import annotations
@@ -15,11 +19,17 @@ from contextlib import closing
 
 import redis
 from django.conf import settings
+from django.db import DatabaseError, transaction
 from django_ratelimit.core import get_usage
 from django_redis.exceptions import ConnectionInterrupted
+from kombu.exceptions import OperationalError as BrokerError
 
+from accounts.models import BrokerAccount
 from dhan.rest import DhanBusy, DhanRest, DhanUnreachable, TokenRefused
 from prices.rest import CacheRateGate
+from streams.control import forget_stream, want_stream
+from streams.keys import order_stream_key
+from streams.kinds import ORDER_KIND
 
 logger = logging.getLogger(__name__)
 
@@ -112,3 +122,29 @@ def _count_failure(actor_id: int) -> None:
         _usage(actor_id, increment=True)
     except (redis.RedisError, ConnectionInterrupted):
         logger.warning("a refused token for user %s was not counted: the cache is down", actor_id)
+
+
+def want_order_stream(account: BrokerAccount) -> None:
+    """Called after `account` is saved with a (new) token, by the link and replace-token
+    pages, the admin and `add_broker_account`: its order socket is wanted while its token
+    is good. After the save commits (a worker must find the account, and its token, as
+    saved); a hiccup there leaves the account saved and the supervision step catches up."""
+
+    def want() -> None:
+        try:
+            want_stream(
+                order_stream_key(account.pk),
+                kind=ORDER_KIND,
+                mode="orders",
+                wanted=account.status == BrokerAccount.Status.ACTIVE,
+            )
+        except (DatabaseError, BrokerError, redis.RedisError) as exc:
+            logger.warning("order stream of account %s not updated: %s", account.pk, exc)
+
+    transaction.on_commit(want)
+
+
+def drop_order_stream(account_id: int) -> None:
+    """Called after a broker account is deleted (the admin): its order socket stops,
+    wherever it runs, and its row goes."""
+    forget_stream(order_stream_key(account_id))

@@ -1,5 +1,6 @@
 """The signed-in user's broker accounts: list (tokens masked), link one, replace a token.
-A token is stored only after DhanHQ accepted it (the forms check it: `accounts.linking`)."""
+A token is stored only after DhanHQ accepted it (the forms check it: `accounts.linking`);
+then the account's order socket is asked for (`accounts.linking.want_order_stream`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.forms import BrokerAccountForm, ReplaceTokenForm
+from accounts.linking import want_order_stream
 from accounts.models import BrokerAccount
 
 
@@ -25,6 +27,7 @@ def broker_accounts(request: HttpRequest) -> HttpResponse:
         except IntegrityError:  # linked by a request that raced this one
             form.add_error("client_id", "this client id is linked already")
         else:
+            want_order_stream(account)
             messages.success(request, f"Linked DhanHQ account {account.client_id}.")
             return redirect("accounts:broker_accounts")
     accounts = BrokerAccount.objects.filter(user=request.user)
@@ -39,6 +42,7 @@ def replace_token(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         account.set_token(form.cleaned_data["access_token"])
         account.save()
+        want_order_stream(account)  # an expired token's socket runs again
         messages.success(request, f"Replaced the token of {account.client_id}.")
     else:
         refusals = form.non_field_errors()

@@ -21,16 +21,16 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import APIKeyHeader, django_auth
 
+from accounts.models import user_for_token
 from alerts.api import router as alerts_router
-from alerts.api import user_for_token
 from marketstream import jsonerrors
-from marketstream.connections.health import stream_rows
 from orders.api import router as orders_router
 from portfolio.api import router as portfolio_router
 from prices.clientjson import ClientJsonError, loads_client_json
 from prices.endpoints import router as prices_router
 from prices.health import market_health
 from prices.schemas import Health
+from streams.health import stream_rows
 
 
 class TokenAuth(APIKeyHeader):
@@ -74,6 +74,9 @@ class MarketStreamAPI(NinjaAPI):
         unauthenticated = dict(schema["paths"].get("/api/v1/orders", {}).get("get", {}))
         for operations in schema["paths"].values():
             for operation in operations.values():
+                # ninja keys the declared answers by int: as strings, ours cannot repeat one
+                # (a repeated "400" made Swagger UI refuse the description).
+                operation["responses"] = {str(k): v for k, v in operation["responses"].items()}
                 operation["responses"].setdefault("429", RATE_LIMITED)
                 if operation.get("parameters") or operation.get("requestBody"):
                     operation["responses"].setdefault("400", ERROR_RESPONSE)

@@ -1,17 +1,15 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save
 
 
 class MarketstreamConfig(AppConfig):
     name = "marketstream"
-    verbose_name = "Market streams"
+    verbose_name = "MarketStream"
 
     def ready(self) -> None:
-        """Registers the Celery tasks in every process, so control functions find the
-        start task by name (`connections.queue`), and ties each broker account to its
-        order socket's stream row; starts nothing."""
-        from accounts.models import BrokerAccount
-        from marketstream.connections import orderstreams, tasks  # noqa: F401
+        """The project's wiring, as the apps load, in every process (web, worker, commands):
+        the stream layer learns the screener types and where their instruments come from
+        (each type's latest run). Starts nothing; connects no signal."""
+        from screeners.models import ScreenerType, latest_run_instruments
+        from streams.sources import register_source
 
-        post_save.connect(orderstreams.on_account_saved, sender=BrokerAccount)
-        post_delete.connect(orderstreams.on_account_deleted, sender=BrokerAccount)
+        register_source(ScreenerType.values, latest_run_instruments)

@@ -1,8 +1,11 @@
 """One runtime object per process, made where the process starts, that starts and stops
-every thread and task the process runs, in one place and with timeouts:
+every thread and task the process runs, in one place and with timeouts. It is where the
+apps are composed: each process's connection registry gets the connection kinds of every
+app (the stream layer's market feed and depth socket, the orders app's order socket, told
+to refresh the portfolio app's holdings after a fill), and its loops (`BackgroundLoop`s).
 
 - `WebRuntime` (the ASGI app, `marketstream.asgi`; `run_web`): live prices (broadcaster
-  and fan-out) and, in embedded mode, the connections and the supervision tick too.
+  and fan-out) and, in embedded mode, the connections and the supervision loop too.
 - `WorkerRuntime` (the Celery worker, `marketstream.celery`): the connections (handed over
   to another worker when it stops gracefully), the takeover watcher, and the depth
   supervisor that opens the depth socket while anyone watches depth.
@@ -12,27 +15,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
+from collections.abc import Callable
 
 from celery import Celery
 from django.db import close_old_connections
 
 from alerts.service import AlertService
-from marketstream.connections.control import supervise
-from marketstream.connections.depth import depth_factory
-from marketstream.connections.depthsupervisor import DepthSupervisor
-from marketstream.connections.health import stream_rows
-from marketstream.connections.marketfeed import market_feed_factory
-from marketstream.connections.orderfeed import order_updates_factory
-from marketstream.connections.registry import ConnectionRegistry, host_on
-from marketstream.connections.takeover import TakeoverWatcher
-from marketstream.connections.thread import HANDOVER_REASON
+from orders.orderfeed import order_updates_factory
 from portfolio.tasks import refresh_task
 from prices.cache import LocalPriceStore
 from prices.depthwatch import DepthInterest, LocalDepthInterest, depth_interest
 from prices.health import market_health
 from prices.live import LivePrices, LivePricesMiddleware
+from prices.loops import BackgroundLoop
+from streams.depth import depth_factory
+from streams.depthsupervisor import DepthSupervisor
+from streams.health import stream_rows
+from streams.marketfeed import market_feed_factory
+from streams.registry import ConnectionRegistry, host_on
+from streams.supervision import supervise
+from streams.takeover import TakeoverWatcher
+from streams.thread import HANDOVER_REASON
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,11 @@ def feed_status() -> str:
     return market_health(rows=stream_rows).feed
 
 
+def refresh_portfolio(account_id: int) -> None:
+    """A fill on an account's order socket: its portfolio, refreshed by a task."""
+    refresh_task.delay(account_id)
+
+
 def connection_registry(
     *, interest: DepthInterest | None = None, store: LocalPriceStore | None = None
 ) -> ConnectionRegistry:
@@ -56,39 +65,37 @@ def connection_registry(
         factories=[
             market_feed_factory(store=store),
             depth_factory(interest=interest or depth_interest(), store=store),
-            order_updates_factory(),
+            order_updates_factory(on_fill=refresh_portfolio),
         ]
     )
 
 
-class EmbeddedBeat:
-    """Embedded mode's supervision thread (beat's job in the full stack)."""
+class EmbeddedBeat(BackgroundLoop):
+    """Embedded mode's beat: the supervision step every few seconds (it starts wanted
+    streams in this process, through the eager start task), and every account's
+    portfolio every five minutes (beat's other job)."""
 
-    def __init__(self, interval_seconds: float = SUPERVISE_INTERVAL_SECONDS) -> None:
+    name = "embedded-beat"
+    failure_wait_seconds = SUPERVISE_INTERVAL_SECONDS
+
+    def __init__(
+        self,
+        *,
+        interval_seconds: float = SUPERVISE_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
         self._interval = interval_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="embedded-beat", daemon=True)
+        self._clock = clock
+        self._portfolios_at: float | None = None  # never yet: at the first step
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        portfolios_at = 0.0
-        while not self._stop.is_set():
-            close_old_connections()
-            try:
-                supervise()
-                if time.monotonic() - portfolios_at >= PORTFOLIO_REFRESH_SECONDS:
-                    portfolios_at = time.monotonic()
-                    refresh_task()  # beat's other job: every account's portfolio
-            except Exception:  # one failed tick must not end supervision
-                logger.exception("supervision tick failed")
-            self._stop.wait(self._interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(STOP_TIMEOUT_SECONDS)
+    def step(self) -> float:
+        supervise()
+        now = self._clock()
+        if self._portfolios_at is None or now - self._portfolios_at >= PORTFOLIO_REFRESH_SECONDS:
+            self._portfolios_at = now
+            refresh_task()
+        return self._interval
 
 
 class WebRuntime:
@@ -102,13 +109,15 @@ class WebRuntime:
         interest = LocalDepthInterest() if hosts_connections else None
         self.live = LivePrices(status=feed_status, local_store=store, local_interest=interest)
         self.registry = None
-        self._beat = self._depth = self._alerts = None
+        self._loops: tuple[BackgroundLoop, ...] = ()
         if hosts_connections:
             assert interest is not None
             self.registry = connection_registry(interest=interest, store=store)
-            self._beat = EmbeddedBeat()
-            self._depth = DepthSupervisor(self.registry, interest)
-            self._alerts = AlertService(local_store=store)
+            self._loops = (
+                EmbeddedBeat(),
+                DepthSupervisor(self.registry, interest),
+                AlertService(local_store=store),
+            )
         self._celery_app = celery_app
         self._server_hooked = False
 
@@ -116,16 +125,14 @@ class WebRuntime:
         """Before serving: connections and their supervision (embedded mode only)."""
         if self.registry is not None and self._celery_app is not None:
             host_on(self._celery_app, self.registry)
-        for supervisor in (self._beat, self._depth, self._alerts):
-            if supervisor is not None:
-                supervisor.start()
+        for loop in self._loops:
+            loop.start()
 
     def stop(self) -> int:
-        """After serving: the supervision ticks, then every connection. Returns how many
-        connections it stopped."""
-        for supervisor in (self._beat, self._depth, self._alerts):
-            if supervisor is not None:
-                supervisor.stop()
+        """After serving: the loops, then every connection. Returns how many connections
+        it stopped."""
+        for loop in self._loops:
+            loop.stop()
         if self.registry is None:
             return 0
         stopped = self.registry.stop_all_streams(
@@ -174,19 +181,18 @@ class WorkerRuntime:
     def __init__(self, celery_app: Celery) -> None:
         interest = depth_interest()
         self.registry = connection_registry(interest=interest)
-        self._depth = DepthSupervisor(self.registry, interest)
-        self._alerts = AlertService()  # the leader among the workers evaluates alerts
-        # A dead or stopping worker's streams
-        self._takeover = TakeoverWatcher(self.registry)
+        self._takeover = TakeoverWatcher(self.registry)  # a dead or stopping worker's streams
+        self._loops: tuple[BackgroundLoop, ...] = (
+            self._takeover,
+            DepthSupervisor(self.registry, interest),
+            AlertService(),  # the leader among the workers evaluates alerts
+        )
         self._celery_app = celery_app
-
-    def _supervisors(self) -> tuple:
-        return (self._takeover, self._depth, self._alerts)
 
     def start(self) -> None:
         host_on(self._celery_app, self.registry)
-        for supervisor in self._supervisors():
-            supervisor.start()
+        for loop in self._loops:
+            loop.start()
 
     def request_stop(self) -> None:
         """SIGTERM (warm shutdown, a deploy): every connection hands its stream over at once
@@ -194,13 +200,13 @@ class WorkerRuntime:
         and this worker takes nothing over meanwhile..."""
         self._takeover.request_stop()
         self.registry.hand_over_all()
-        for supervisor in self._supervisors():
-            supervisor.stop()
+        for loop in self._loops:
+            loop.stop()
 
     def stop(self) -> None:
         """...and the worker waits for them: no thread, socket or lock outlives it."""
-        for supervisor in self._supervisors():
-            supervisor.stop()
+        for loop in self._loops:
+            loop.stop()
         self.registry.hand_over_all()  # a no-op after request_stop, as on SIGTERM
         self.registry.stop_all_streams(reason=HANDOVER_REASON, timeout=STOP_TIMEOUT_SECONDS)
         host_on(self._celery_app, None)

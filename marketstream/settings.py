@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "portfolio",
     "prices",
     "screeners",
+    "streams",
     "marketstream",
 ]
 
@@ -200,9 +201,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_TASK_ROUTES = {"marketstream.tasks.*": {"queue": "streams"}}
+CELERY_TASK_ROUTES = {"streams.*": {"queue": "streams"}}
 CELERY_BEAT_SCHEDULE = {
-    "supervise-streams": {"task": "marketstream.tasks.supervise_streams", "schedule": 15.0},
+    "supervise-streams": {"task": "streams.supervise_streams", "schedule": 15.0},
     "refresh-portfolios": {"task": "portfolio.refresh", "schedule": 300.0},
 }
 

@@ -1,7 +1,7 @@
 """The project's URLs. Views of the lower layers get what they need from the layers above
-here, as view arguments: the screener pages a stream starter (the API's health endpoint
-gets the stream rows in marketstream/api.py). Error answers: JSON under `/api/`, Django's
-pages elsewhere (marketstream/jsonerrors.py)."""
+here (the API's health endpoint gets the stream rows in marketstream/api.py); the screener
+pages ask the stream layer for their streams themselves. Error answers: JSON under
+`/api/`, Django's pages elsewhere (marketstream/jsonerrors.py)."""
 
 from django.contrib import admin
 from django.templatetags.static import static
@@ -9,14 +9,13 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from marketstream.api import api
-from marketstream.connections.control import ensure_stream
 from prices import views as price_views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/screeners/", permanent=False)),
     # Browsers ask for /favicon.ico whatever the page says.
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
-    path("screeners/", include("screeners.urls"), {"ensure_stream": ensure_stream}),
+    path("screeners/", include("screeners.urls")),
     path("api/v1/ws_subscriptions", price_views.ws_subscriptions, name="ws_subscriptions"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),

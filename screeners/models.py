@@ -1,4 +1,6 @@
-"""Screener results: a run of a screener and its ranked rows."""
+"""Screener results: a run of a screener and its ranked rows; and the instruments a screener
+type's stream carries (`latest_run_instruments`, the stream layer's source for every
+screener type, registered by the project's wiring, `marketstream.apps`)."""
 
 from django.db import models
 
@@ -43,3 +45,14 @@ class ScreenerResult(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.rank} {self.instrument.trading_symbol}"
+
+
+def latest_run_instruments(screener_type: str) -> list[Instrument]:
+    """The instruments of `screener_type`'s latest run: what its stream (`type:swing`)
+    carries. Called by the stream layer (`streams.sources`) as a stream is started or
+    checked; raises LookupError when the type has no run yet."""
+    run = ScreenerRun.objects.filter(screener_type=screener_type).first()
+    if run is None:
+        raise LookupError(f"no {screener_type} screener run to stream")
+    results = ScreenerResult.objects.filter(run=run).select_related("instrument")
+    return [r.instrument for r in results]

@@ -14,19 +14,23 @@ from prices.quotes import INDEX_STRIP_STREAM
 from prices.redisconn import fail_fast
 from screeners.models import ScreenerRun, ScreenerType
 from screeners.pages import screener_page
+from streams.control import ensure_stream as stream_layer_ensure
 
 logger = logging.getLogger(__name__)
 
 
 # Called as `ensure_stream(screener_type=...)` when a page opens while the market is open:
-# the project's URLconf passes the stream layer's (dependencies point down, never up).
+# the stream layer's own (`streams.control.ensure_stream`: enqueue only, never raises); a
+# URLconf may pass another as a view argument (tests record the calls).
 StreamStarter = Callable[..., str]
 
 
-def index(request: HttpRequest, *, ensure_stream: StreamStarter | None = None) -> HttpResponse:
+def index(
+    request: HttpRequest, *, ensure_stream: StreamStarter = stream_layer_ensure
+) -> HttpResponse:
     """The list of screeners."""
     runs = {t: ScreenerRun.objects.filter(screener_type=t).first() for t in ScreenerType.values}
-    if market_is_open() and ensure_stream is not None:
+    if market_is_open():
         with fail_fast():  # a hung Redis costs the page one timeout at most
             ensure_stream(screener_type=INDEX_STRIP_STREAM)  # the top bar's index strip
     return render(
@@ -40,7 +44,7 @@ def index(request: HttpRequest, *, ensure_stream: StreamStarter | None = None) -
 
 
 def screener(
-    request: HttpRequest, screener_type: str, *, ensure_stream: StreamStarter | None = None
+    request: HttpRequest, screener_type: str, *, ensure_stream: StreamStarter = stream_layer_ensure
 ) -> HttpResponse:
     """One screener's latest run, sorted and paginated; asks for its stream while open."""
     if screener_type not in ScreenerType.values:
@@ -54,7 +58,7 @@ def screener(
     is_open = market_is_open()
     # Starting a stream needs Redis (its start marker and the broker live there): with the
     # price cache unreachable the page does not wait on it; beat starts wanted streams.
-    if is_open and ensure_stream is not None and view.prices_available:
+    if is_open and view.prices_available:
         with fail_fast():
             if view.run is not None:
                 ensure_stream(screener_type=screener_type)  # enqueue only; never waits

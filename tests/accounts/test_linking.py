@@ -16,8 +16,8 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import BrokerAccount
 from dhan.simulator import DhanSimulator, SimulatorConfig
-from marketstream.connections.kinds import ORDER_KIND
-from marketstream.models import Stream
+from streams.kinds import ORDER_KIND
+from streams.models import Stream
 from tests.conftest import NOWHERE_API_URL
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -101,8 +101,8 @@ def stream_threads(url: str) -> list[str]:
 
 CYCLE_SCRIPT = f"""
 import time
-from marketstream.connections.control import request_start, request_stop
-from marketstream.connections.keys import StreamSpec
+from streams.control import request_start, request_stop
+from streams.keys import StreamSpec
 spec = StreamSpec("longterm")
 for _ in range({CYCLES}):
     request_start(spec=spec, mode="quote")

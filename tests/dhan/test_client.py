@@ -16,7 +16,7 @@ from dhan.errors import (
 from dhan.packets import Disconnect
 from dhan.requests import FeedMode
 from dhan.segments import InstrumentKey
-from marketstream.connections.runner import backoff_delay
+from streams.runner import backoff_delay
 
 
 @pytest.mark.parametrize(

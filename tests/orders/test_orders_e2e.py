@@ -265,7 +265,7 @@ async def test_orders_reach_only_their_owner_each_event_once(stack):
     stack.sessions["root"] = stack.session("root")
     seen = [stack.all_logs()]
     for path in ("/admin/accounts/brokeraccount/", "/admin/accounts/brokeraccount/1/change/",
-                 "/admin/marketstream/stream/", "/admin/orders/order/", "/accounts/brokers/",
+                 "/admin/streams/stream/", "/admin/orders/order/", "/accounts/brokers/",
                  "/api/v1/orders", "/orders/", "/api/v1/health/market_stream"):  # fmt: skip
         status, body = stack.get(path, user="root" if "admin" in path else "alice")
         assert status == 200, path

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from dhan.depth import DepthRow, encode_depth_disconnect, encode_depth_side
 from dhan.errors import FeedError
 from dhan.segments import InstrumentKey
-from marketstream.connections.depth import DepthKind, depth_keys
 from prices.broadcast import Broadcaster
 from prices.depthwatch import (
     INTEREST_TTL_SECONDS,
@@ -21,6 +20,7 @@ from prices.depthwatch import (
     RedisDepthInterest,
 )
 from prices.quotes import book_from_depth
+from streams.depth import DepthKind, depth_keys
 
 
 @pytest.fixture(params=["local", "redis"])

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import call_command
 
-from marketstream.models import Stream
 from prices import calendar
+from streams.models import Stream
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def test_a_year_the_holiday_calendar_does_not_cover_is_said_plainly(
     from django.contrib.auth.models import User
 
     client.force_login(User.objects.create_superuser("admin", "a@example.com", "pw"))
-    assert f"no data for {year}" in client.get("/admin/marketstream/stream/").content.decode()
+    assert f"no data for {year}" in client.get("/admin/streams/stream/").content.decode()
 
 
 def test_malformed_frames_are_shown_in_stream_status_and_health(client, settings, capsys):

@@ -13,12 +13,12 @@ from django.core.management import call_command
 from dhan.packets import DepthLevel, Full, Quote
 from dhan.segments import InstrumentKey
 from dhan.simulator import DhanSimulator, SimulatorConfig
-from marketstream.connections.control import request_start
-from marketstream.connections.keys import StreamSpec
 from marketstream.runtime import connection_registry
 from prices.cache import QUOTE_KEY_PREFIX, price_store
 from prices.models import Instrument
 from prices.quotes import book_from_full, previous_close, quote_record
+from streams.control import request_start
+from streams.keys import StreamSpec
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)

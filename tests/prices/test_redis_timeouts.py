@@ -23,7 +23,6 @@ from django.urls import include, path
 from django.utils import timezone
 
 from marketstream.api import api
-from marketstream.models import Stream
 from prices.cache import HEARTBEAT_KEY, price_store
 from prices.redisconn import (
     Breaker,
@@ -34,6 +33,7 @@ from prices.redisconn import (
     fail_fast,
     redis_client,
 )
+from streams.models import Stream
 from tests.conftest import RedisServer
 
 HEALTH_BOUND_SECONDS = 2.0  # the issue: health answers within 2 s of Redis hanging

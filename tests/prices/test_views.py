@@ -6,10 +6,10 @@ import pytest
 from django.core.management import call_command
 
 from dhan.rest import REST_SPACING_SECONDS
-from marketstream.models import Stream
 from prices import rest
 from prices.cache import price_store
 from prices.sink import PriceSink
+from streams.models import Stream
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/current_prices"

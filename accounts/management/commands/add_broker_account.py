@@ -45,6 +45,7 @@ class Command(BaseCommand):
         if label:
             account.label = label
         account.save()
+        linking.want_order_stream(account)  # its order socket, wanted while the token is good
         verb = "linked" if created else "replaced the token of"
         self.stdout.write(f"{verb} {client_id} for {user} (token {account.masked_token})")
 

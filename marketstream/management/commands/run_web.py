@@ -1,6 +1,6 @@
 """manage.py run_web: daphne in this process, under a runtime of its own. In embedded mode
-(no REDIS_URL) the process also hosts the connections and a supervision tick that starts
-wanted streams (beat's job otherwise)."""
+(no REDIS_URL: `prices.deployment`) the process also hosts the connections and a
+supervision loop that starts wanted streams (beat's job otherwise)."""
 
 from daphne.endpoints import build_endpoint_description_strings
 from daphne.server import Server
@@ -9,12 +9,12 @@ from django.core.management.base import BaseCommand
 
 from marketstream.asgi import build_application
 from marketstream.celery import app as celery_app
-from marketstream.connections.control import request_start
-from marketstream.connections.keys import StreamKeyError, StreamSpec
-from marketstream.connections.records import end_leftovers
 from marketstream.runtime import WebRuntime
-from prices.quotes import INDEX_STRIP_STREAM
-from screeners.models import ScreenerType
+from prices.deployment import current
+from streams.control import request_start
+from streams.keys import StreamKeyError, StreamSpec
+from streams.records import end_leftovers
+from streams.sources import stream_types
 
 # A client that stops reading stops answering pings: daphne drops it after these, which
 # bounds what an unread socket can hold (daphne has no send backpressure, daphne#170).
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, demo_streams, **options):
-        embedded = not settings.REDIS_URL
+        embedded = current().embedded
         if embedded:
             ended = end_leftovers(reason="the web process that ran it exited without a stop")
             if ended:
@@ -54,7 +54,7 @@ class Command(BaseCommand):
             self.stdout.write(f"stopped {stopped} streams")
 
     def _want_demo_streams(self) -> None:
-        for screener_type in (*ScreenerType.values, INDEX_STRIP_STREAM):
+        for screener_type in stream_types():  # every screener's, and the index strip
             try:
                 stream, message = request_start(
                     spec=StreamSpec(screener_type), mode=settings.DHANHQ_WS_MODE, enqueue=False

@@ -1,0 +1,77 @@
+"""The per-process runtime composes the apps' loops, each a `BackgroundLoop` (named thread,
+stopped within its timeout, one failure never ends it): embedded mode's beat runs the
+supervision step every few seconds and refreshes portfolios every five minutes; a web
+process that hosts connections starts and stops its loops, leaving no thread behind."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from marketstream import runtime
+from marketstream.runtime import PORTFOLIO_REFRESH_SECONDS, EmbeddedBeat, WebRuntime
+from prices.loops import BackgroundLoop
+from streams.depthsupervisor import DepthSupervisor
+from streams.supervision import Supervised
+from streams.takeover import TakeoverWatcher
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_three_stream_loops_are_background_loops_with_names():
+    for loop, name in (
+        (EmbeddedBeat, "embedded-beat"),
+        (DepthSupervisor, "depth-supervisor"),
+        (TakeoverWatcher, "stream-takeover"),
+    ):
+        assert issubclass(loop, BackgroundLoop) and loop.name == name
+
+
+def test_the_embedded_beat_supervises_every_step_and_refreshes_portfolios_every_5_min(
+    monkeypatch,
+):
+    supervised, refreshed, now = [], [], [1000.0]
+    monkeypatch.setattr(runtime, "supervise", lambda: supervised.append(1) or Supervised())
+    monkeypatch.setattr(runtime, "refresh_task", lambda: refreshed.append(now[0]))
+    beat = EmbeddedBeat(interval_seconds=5.0, clock=lambda: now[0])
+    for _ in range(3):
+        assert beat.step() == 5.0
+        now[0] += 100.0
+    now[0] += PORTFOLIO_REFRESH_SECONDS
+    beat.step()
+    assert len(supervised) == 4 and refreshed == [
+        1000.0,
+        1000.0 + 300.0 + PORTFOLIO_REFRESH_SECONDS,
+    ]
+
+
+def test_a_failing_supervision_step_never_ends_the_embedded_beat(monkeypatch):
+    steps = threading.Semaphore(0)
+
+    def fail() -> Supervised:
+        steps.release()
+        raise RuntimeError("the database is away")
+
+    monkeypatch.setattr(runtime, "supervise", fail)
+    monkeypatch.setattr(EmbeddedBeat, "failure_wait_seconds", 0.01)
+    beat = EmbeddedBeat()
+    beat.start()
+    try:
+        assert all(steps.acquire(timeout=5) for _ in range(3))  # it failed, and went on
+        assert beat.is_alive()
+    finally:
+        beat.stop()
+    assert not beat.is_alive()
+
+
+def test_an_embedded_web_runtime_starts_and_stops_its_loops(settings, monkeypatch):
+    settings.REDIS_URL, settings.DEV_MODE = "", True
+    monkeypatch.setattr(runtime, "refresh_task", lambda: None)
+    web = WebRuntime(hosts_connections=True)
+    web.start()
+    names = {t.name for t in threading.enumerate()}
+    assert {"embedded-beat", "depth-supervisor"} <= names
+    assert web.stop() == 0
+    names = {t.name for t in threading.enumerate()}
+    assert not {"embedded-beat", "depth-supervisor"} & names
