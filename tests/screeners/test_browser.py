@@ -4,90 +4,32 @@ daphne, the simulator and the demo streams. Screenshots go to artifacts/screensh
 from __future__ import annotations
 
 import json
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.conftest import (
-    ROOT,
-    ManagedProcess,
-    free_port,
-    manage,
-    manage_env,
-    simulator_args,
-    wait_for_port,
+from tests.browser import (  # the fixtures `browser` and `page`
+    Site,
+    browser_fixture,  # noqa: F401
+    live_site,
+    page_fixture,  # noqa: F401
+    screenshot,
+    sign_in,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-ARTIFACTS = ROOT / "artifacts" / "screenshots"
 
-
-SIMULATOR_REST: dict[str, str] = {}  # where the site's simulator takes orders
+@pytest.fixture(scope="module")
+def live(tmp_path_factory) -> Site:
+    with live_site(tmp_path_factory.mktemp("browser")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("browser")
-    sim_port, rest_port, web_port = free_port(), free_port(), free_port()
-    env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp / 'pages.sqlite3'}",
-        DEV_MODE="true",
-        DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}",
-        DHANHQ_CLIENT_ID="1000000001",
-        DHANHQ_ACCESS_TOKEN="demo-token",
-        LTP_BROADCAST_INTERVAL_MS="500",
-        DJANGO_DEBUG="true",  # /api/v1/ws_subscriptions answers anyone only with DEBUG
-        DHANHQ_API_URL=f"http://127.0.0.1:{rest_port}/v2",
-        DHANHQ_DEPTH_FEED_URL=f"ws://127.0.0.1:{sim_port}/twentydepth",
-        DHANHQ_ORDER_FEED_URL=f"ws://127.0.0.1:{sim_port}/orderupdate",
-        DEPTH_IDLE_SECONDS="5",
-    )
-    SIMULATOR_REST["url"] = f"http://127.0.0.1:{rest_port}/v2"
-    for command in ("migrate", "load_instruments", "load_screeners", "demo_user"):
-        manage(command, env=env)
-    procs = [
-        ManagedProcess(simulator_args(sim_port, rest_port, rate=4), env=env, log=tmp / "sim.log")
-    ]
-    wait_for_port(sim_port, process=procs[0])
-    procs.append(
-        ManagedProcess(
-            [sys.executable, "manage.py", "run_web", "--port", str(web_port)],
-            env=env,
-            log=tmp / "web.log",
-        )
-    )
-    wait_for_port(web_port, process=procs[-1])
-    yield f"http://127.0.0.1:{web_port}"
-    for proc in reversed(procs):
-        proc.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser) -> Page:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    yield context.new_page()
-    context.close()
+def site(live) -> str:
+    return live.url
 
 
 def status(page: Page) -> str:
@@ -103,16 +45,14 @@ def wait_for_status(page: Page, wanted: str, *, timeout_ms: int = 20_000) -> Non
     )
 
 
-def subscriptions(site: str) -> list[list[str]]:
+def depth_watched(site: str) -> dict:
+    """What this web process's sockets hold: `key_sets` (ltp), `depth_key_sets`, `depth`."""
     with urllib.request.urlopen(f"{site}/api/v1/ws_subscriptions", timeout=5) as r:  # noqa: S310
-        return json.loads(r.read())["key_sets"]
+        return json.loads(r.read())
 
 
-def screenshot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+def subscriptions(site: str) -> list[list[str]]:
+    return depth_watched(site)["key_sets"]
 
 
 @pytest.mark.parametrize("screener_type", ["swing", "longterm"])
@@ -128,7 +68,8 @@ def test_price_cells_change_and_flash_within_seconds_of_page_load(site, page, sc
         f"(c, i) => c.textContent.trim() !== {json.dumps(texts)}[i] && c.textContent !== '—')",
         timeout=10_000,
     )
-    assert page.locator(".js-ltp-cell.up, .js-ltp-cell.down").count() > 0
+    # The last tick's direction (the flash's colour; the resting colour is the day's change).
+    assert page.locator(".js-ltp-cell.tick-up, .js-ltp-cell.tick-down").count() > 0
     # The streams run in quote mode: the day's volume, high and low arrive live too.
     page.wait_for_function(
         "() => [...document.querySelectorAll('.js-quote-cell[data-field=volume]')]"
@@ -230,11 +171,6 @@ def test_paging_changes_the_keys_the_consumer_holds(site, page):
     assert second_keys in held and first_keys not in held
 
 
-def depth_watched(site: str) -> dict:
-    with urllib.request.urlopen(f"{site}/api/v1/ws_subscriptions", timeout=5) as r:  # noqa: S310
-        return json.loads(r.read())
-
-
 def test_index_strip_moves_and_a_rows_panel_shows_twenty_live_levels(site, page):
     page.goto(f"{site}/screeners/swing")
     wait_for_status(page, "live")
@@ -300,16 +236,12 @@ def test_the_change_header_sorts_rows_by_live_change(site, page):
     assert pcts == sorted(pcts)
 
 
-def test_a_signed_in_user_sees_orders_live_and_a_toast_when_one_fills(site, page):
+def test_a_signed_in_user_sees_orders_live_and_a_toast_when_one_fills(live, page):
     from dhanhq import DhanContext, dhanhq
 
-    page.goto(f"{site}/accounts/login/?next=/orders/")
-    page.fill("#id_username", "demo")
-    page.fill("#id_password", "demo")
-    page.click("form button[type=submit]")
-    page.wait_for_url("**/orders/")
+    sign_in(page, live, username="demo", password="demo", then="/orders/")
     context = DhanContext("1000000001", "demo-token")
-    context.get_dhan_http().base_url = SIMULATOR_REST["url"]
+    context.get_dhan_http().base_url = live.simulator_rest
     deadline = time.monotonic() + 20  # the order socket starts with the sign-in's account
     while time.monotonic() < deadline:
         answer = dhanhq(context).place_order(

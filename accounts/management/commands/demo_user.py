@@ -1,6 +1,8 @@
-"""manage.py demo_user: the demo's signed-in user (`demo`, password `demo`) with the
-simulator's demo DhanHQ account linked, so `make run` shows orders. Refused unless
-DEV_MODE or DEBUG is on: a known password has no place in production."""
+"""manage.py demo_user: the demo's users, made by `make run`: `demo` (password `demo`) with
+the simulator's demo DhanHQ account linked and its order socket wanted, so the demo shows
+orders, and `admin` (password `admin`), staff and superuser, so the demo reaches /admin/.
+Refused unless DEV_MODE or DEBUG is on: a known password has no place in production. Users
+already there are left as they are (their passwords too)."""
 
 from __future__ import annotations
 
@@ -8,14 +10,20 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts import linking
 from accounts.models import BrokerAccount
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo"  # noqa: S105 - the demo's published password, refused in production
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "admin"  # noqa: S105 - the demo's published password, refused in production
 
 
 class Command(BaseCommand):
-    help = "Create the demo user (demo/demo) with the simulator's DhanHQ account linked."
+    help = (
+        "Create the demo users: demo/demo with the simulator's DhanHQ account linked, and "
+        "admin/admin (staff, superuser). DEV_MODE or DEBUG only."
+    )
 
     def handle(self, *args, **options):
         if not (settings.DEV_MODE or settings.DEBUG):
@@ -31,7 +39,13 @@ class Command(BaseCommand):
             account = BrokerAccount(user=user, client_id=settings.DHANHQ_CLIENT_ID, label="demo")
             account.set_token(settings.DHANHQ_ACCESS_TOKEN)
             account.save()
+        linking.want_order_stream(account)  # its order socket, as linking it on the page asks
         self.stdout.write(
             f"demo user {DEMO_USERNAME!r} (password {DEMO_PASSWORD!r}) with DhanHQ account "
             f"{account.client_id}"
+        )
+        if not users.filter(username=ADMIN_USERNAME).exists():
+            users.create_superuser(ADMIN_USERNAME, password=ADMIN_PASSWORD)
+        self.stdout.write(
+            f"admin user {ADMIN_USERNAME!r} (password {ADMIN_PASSWORD!r}) for /admin/"
         )
