@@ -5,10 +5,10 @@ response schemas: nothing is written by hand but the alert body's description).
 Every error is `{"error": "..."}`: ninja's own `{"detail": ...}` answers are rewritten
 here, a body over DATA_UPLOAD_MAX_MEMORY_SIZE is 413 and one that is not JSON 400 whatever
 DEBUG says, and what no handler here answers the project's error views make JSON
-(marketstream/jsonerrors.py). The user's endpoints (orders, portfolio, alerts) take the
+(gateway/jsonerrors.py). The user's endpoints (orders, portfolio, alerts) take the
 session, with CSRF checked on writes, or `Authorization: Token <key>`
 (`create_api_token`). Rate limits are applied before any of this, by
-marketstream/ratelimit.py.
+gateway/ratelimit.py.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ninja.security import APIKeyHeader, django_auth
 
 from accounts.models import user_for_token
 from alerts.api import router as alerts_router
-from marketstream import jsonerrors
+from gateway import jsonerrors
 from orders.api import router as orders_router
 from portfolio.api import router as portfolio_router
 from prices.clientjson import ClientJsonError, loads_client_json
@@ -50,7 +50,7 @@ ERROR_RESPONSE = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
 RATE_LIMITED = {
-    "description": "Too Many Requests (marketstream/ratelimit.py)",
+    "description": "Too Many Requests (gateway/ratelimit.py)",
     "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }

@@ -12,13 +12,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - after Django setup
 
-from marketstream.daphneoptions import DaphneOptionsMiddleware  # noqa: E402
-from marketstream.origins import BrowserOriginValidator  # noqa: E402
+from gateway.daphneoptions import DaphneOptionsMiddleware  # noqa: E402
+from gateway.origins import BrowserOriginValidator  # noqa: E402
+from gateway.sharedframes import SharedFramesMiddleware  # noqa: E402
+from gateway.wsauth import session_user_stack  # noqa: E402
+from gateway.wscap import ConnectionCap  # noqa: E402
 from marketstream.routing import websocket_urlpatterns  # noqa: E402
 from marketstream.runtime import RuntimeMiddleware, WebRuntime  # noqa: E402
-from marketstream.sharedframes import SharedFramesMiddleware  # noqa: E402
-from marketstream.wsauth import session_user_stack  # noqa: E402
-from marketstream.wscap import ConnectionCap  # noqa: E402
 
 GC_YOUNG_ALLOCATIONS = 7000  # CPython's default 700
 GC_MIDDLE_PASSES_PER_FULL = 100  # default 10
@@ -26,10 +26,10 @@ GC_MIDDLE_PASSES_PER_FULL = 100  # default 10
 
 def build_application(runtime: WebRuntime, *, shared_frames: bool = True):
     """The whole app, with `runtime`'s services in every scope. WebSockets: under daphne
-    each connection's limits end it with a close code (`marketstream.daphneoptions`);
+    each connection's limits end it with a close code (`gateway.daphneoptions`);
     another site's page is refused at the handshake (its Origin is not this site's scheme,
-    host and port: `marketstream.origins`), so is an address holding
-    WS_MAX_CONNECTIONS_PER_IP sockets already (`marketstream.wscap`); then the session's
+    host and port: `gateway.origins`), so is an address holding
+    WS_MAX_CONNECTIONS_PER_IP sockets already (`gateway.wscap`); then the session's
     user is in the scope (`scope["user"]`, anonymous without a session).
     `shared_frames=False`: every update through daphne's `websocket.send`, per client (the
     test that the shared frames are the same bytes compares against it)."""

@@ -34,7 +34,7 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - refused in production
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 # The hosts this site answers as, and the only Origins its WebSocket accepts
-# (marketstream/origins.py): the public host name(s).
+# (gateway/origins.py): the public host name(s).
 ALLOWED_HOSTS = [
     h.strip()
     for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
@@ -63,7 +63,7 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-CSRF_FAILURE_VIEW = "marketstream.jsonerrors.csrf_failure"  # JSON under /api/
+CSRF_FAILURE_VIEW = "gateway.jsonerrors.csrf_failure"  # JSON under /api/
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")  # also WebSocket origins
 
 INSTALLED_APPS = [
@@ -98,7 +98,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
-    "marketstream.ratelimit.ApiRateLimitMiddleware",
+    "gateway.ratelimit.ApiRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into its page
@@ -255,7 +255,7 @@ WS_MESSAGES_PER_SECOND = env_float("WS_MESSAGES_PER_SECOND", 10)
 WS_MESSAGE_BURST = env_int("WS_MESSAGE_BURST", 50)
 WS_FLOOD_REFUSALS_BEFORE_CLOSE = env_int("WS_FLOOD_REFUSALS_BEFORE_CLOSE", 20)
 
-# JSON API rate limits (marketstream/ratelimit.py): `N/s|m|h|d`, empty to turn one off.
+# JSON API rate limits (gateway/ratelimit.py): `N/s|m|h|d`, empty to turn one off.
 API_RATE_LIMIT_PER_IP = os.environ.get("API_RATE_LIMIT_PER_IP", "1200/m").strip()
 API_RATE_LIMIT_PER_USER = os.environ.get("API_RATE_LIMIT_PER_USER", "600/m").strip()
 # Behind a proxy, the request header with the client's address (e.g. HTTP_X_FORWARDED_FOR,

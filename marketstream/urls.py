@@ -1,7 +1,7 @@
 """The project's URLs. Views of the lower layers get what they need from the layers above
 here (the API's health endpoint gets the stream rows in marketstream/api.py); the screener
 pages ask the stream layer for their streams themselves. Error answers: JSON under
-`/api/`, Django's pages elsewhere (marketstream/jsonerrors.py)."""
+`/api/`, Django's pages elsewhere (gateway/jsonerrors.py)."""
 
 from django.contrib import admin
 from django.templatetags.static import static
@@ -26,7 +26,7 @@ urlpatterns = [
 ]
 
 # Django's error views for what no view answered (with DEBUG off): JSON under /api/.
-handler400 = "marketstream.jsonerrors.bad_request"
-handler403 = "marketstream.jsonerrors.permission_denied"
-handler404 = "marketstream.jsonerrors.page_not_found"
-handler500 = "marketstream.jsonerrors.server_error"
+handler400 = "gateway.jsonerrors.bad_request"
+handler403 = "gateway.jsonerrors.permission_denied"
+handler404 = "gateway.jsonerrors.page_not_found"
+handler500 = "gateway.jsonerrors.server_error"

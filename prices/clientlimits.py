@@ -6,7 +6,7 @@ Over the rate: an `error` reply, and after WS_FLOOD_REFUSALS_BEFORE_CLOSE of the
 with 4429. Over the size: an `error` reply (the contract's "a malformed message gets an
 error and the socket stays open"); that is for a message of many smaller frames, or under
 another server: under daphne a frame over the size never gets here, it is closed with 1009
-as it arrives (`marketstream.daphneoptions`), and browsers send a message as one frame.
+as it arrives (`gateway.daphneoptions`), and browsers send a message as one frame.
 An oversize message counts against the rate like any other.
 """
 

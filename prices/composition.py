@@ -16,7 +16,7 @@ from prices.features import ConnectionTasks, Feature, FeatureContext, FeatureRou
 
 
 def signed_in_user_id(scope: dict) -> int | None:
-    """The id of the scope's signed-in user (the session's: `marketstream.wsauth`)."""
+    """The id of the scope's signed-in user (the session's: `gateway.wsauth`)."""
     user = scope.get("user")
     return user.pk if user is not None and user.is_authenticated else None
 

@@ -35,7 +35,7 @@ OWN_ACTIONS = frozenset({"ping", "subscribe", "unsubscribe"})  # a feature's may
 
 class SharedFrames(Protocol):
     """What the server offers for writing one `Frame` to many clients, in the scope under
-    `"shared_frames"` (daphne: `marketstream.sharedframes.DaphneFrames`): the same bytes on the
+    `"shared_frames"` (daphne: `gateway.sharedframes.DaphneFrames`): the same bytes on the
     wire as `send(text_data=frame.text)`, encoded once for every client."""
 
     def send_shared(self, frame: Frame) -> None: ...

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Yield to the event loop after this many clients: the socket reads, pings and connects
 # that wait meanwhile are served within a few ms. (Under daphne a window's frames are
-# written as each client is reached, `marketstream.sharedframes.DaphneFrames`; elsewhere the
+# written as each client is reached, `gateway.sharedframes.DaphneFrames`; elsewhere the
 # server writes them in these turns.)
 CLIENTS_PER_SLICE = 200
 # Group memberships expire on some layers (in-memory and the core Redis layer: a day);

@@ -35,7 +35,7 @@ MODES = {mode.name: mode for mode in (LTP, QUOTE, DEPTH)}
 class Frame:
     """One rendered update, the same for every client with the same key set: its text, and
     what a server made of it for the wire once for all of them (under daphne, autobahn's
-    prepared message: `marketstream.sharedframes.DaphneFrames`)."""
+    prepared message: `gateway.sharedframes.DaphneFrames`)."""
 
     __slots__ = ("prepared", "text")
 

@@ -18,6 +18,7 @@ PACKAGES = (
     "portfolio",
     "accounts",
     "webhooks",
+    "gateway",
     "dhan",
 )
 MAX_MODULE_LINES = 300

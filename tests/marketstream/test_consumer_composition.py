@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from accounts.models import BrokerAccount
 from alerts.consumers import AlertsFeature
+from gateway.wsauth import session_user_stack
 from marketstream.consumers import DashboardConsumer
-from marketstream.wsauth import session_user_stack
 from orders.consumers import OrdersFeature
 from portfolio.consumers import PortfolioFeature
 from portfolio.models import PortfolioLine

@@ -1,4 +1,4 @@
-"""A window's update framed once per key set under daphne (`marketstream.sharedframes.DaphneFrames`)
+"""A window's update framed once per key set under daphne (`gateway.sharedframes.DaphneFrames`)
 reaches every client as the same bytes the per-client path (daphne's `websocket.send`)
 sends: two real daphne processes on one Redis get the same windows, one sharing frames and
 one sending per client, and real WebSocket clients (`websockets`) on both compare."""

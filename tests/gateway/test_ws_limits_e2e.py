@@ -1,6 +1,6 @@
 """The WebSocket's limits through a real daphne process, as the Procfile runs it, and real
 clients (`websockets`): a frame over daphne's 1 MiB ends with close code 1009, not a
-dropped connection (`marketstream.daphneoptions`), and so does a frame over our own
+dropped connection (`gateway.daphneoptions`), and so does a frame over our own
 WS_MAX_MESSAGE_BYTES (a message of smaller frames over it gets an `error`); the Origin's
 port and scheme count, over TLS too; the per-address cap answers 403, counting the proxy's forwarded
 address; a body over the upload limit is 413 JSON under /api/."""

@@ -1,6 +1,6 @@
 """HTTP request bodies and errors under `/api/`: a body over DATA_UPLOAD_MAX_MEMORY_SIZE is
 413 JSON, deep JSON never an HTML page, and any error Django answers for an `/api/` path
-is JSON `{"error": ...}` (marketstream/jsonerrors.py, marketstream/api.py); other paths
+is JSON `{"error": ...}` (gateway/jsonerrors.py, marketstream/api.py); other paths
 keep Django's pages."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ origin, `http://` or `https://` and its Host header, which must be one of ALLOWE
 (Django's `get_host`: DEBUG with no ALLOWED_HOSTS takes localhost's names, and
 USE_X_FORWARDED_HOST is honoured), or be one of CSRF_TRUSTED_ORIGINS. The scheme is https
 for a `wss` handshake (the scope's `scheme`; daphne's TLS connections get it from
-`marketstream.daphneoptions`) or, behind a TLS proxy (`DJANGO_HTTPS=proxy`), when
+`gateway.daphneoptions`) or, behind a TLS proxy (`DJANGO_HTTPS=proxy`), when
 SECURE_PROXY_SSL_HEADER says so. So `http://localhost:9999` or `https://127.0.0.1` is
 refused where the page is `http://127.0.0.1:8000`: another port or scheme is another site.
 
@@ -27,7 +27,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest
 from django.utils.http import is_same_domain
 
-from marketstream.wscap import refuse_handshake
+from gateway.wscap import refuse_handshake
 
 logger = logging.getLogger(__name__)
 

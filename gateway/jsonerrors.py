@@ -15,7 +15,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import csrf, defaults
 
-from marketstream.ratelimit import API_PREFIX
+from gateway.ratelimit import API_PREFIX
 
 TOO_BIG_STATUS = 413  # Content Too Large
 

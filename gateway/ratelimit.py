@@ -46,7 +46,7 @@ def _ip_key(group: str, request: HttpRequest) -> str:
 def scope_client_address(scope: dict) -> str:
     """An ASGI scope's client address as `_ip_key` finds a request's: the header that
     RATELIMIT_IP_META_KEY names (its first address), else the socket's peer. Called by the
-    WebSocket connection cap (marketstream/wscap.py) for every handshake."""
+    WebSocket connection cap (gateway/wscap.py) for every handshake."""
     meta = settings.RATELIMIT_IP_META_KEY
     if meta and meta.startswith("HTTP_"):  # HTTP_X_FORWARDED_FOR is header x-forwarded-for
         wanted = meta[5:].lower().replace("_", "-").encode("latin1")

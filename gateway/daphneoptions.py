@@ -16,7 +16,7 @@ test communicator) it does nothing.
   1000 and 3000-4999 from an application. A message of many smaller frames (browsers
   send one frame a message) is sized by the consumer: an `error` (`prices.clientlimits`).
 - The scope's `scheme` over TLS: daphne leaves it out of a WebSocket scope (ASGI's default
-  is `ws`), so the origin check (`marketstream.origins`) would take a TLS site for plain.
+  is `ws`), so the origin check (`gateway.origins`) would take a TLS site for plain.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The WebSocket's limits, in one process (channels' communicator on the whole ASGI app):
-the handshake's Origin must be this site's scheme, host and port (`marketstream.origins`);
-at most WS_MAX_CONNECTIONS_PER_IP sockets per client address (`marketstream.wscap`);
+the handshake's Origin must be this site's scheme, host and port (`gateway.origins`);
+at most WS_MAX_CONNECTIONS_PER_IP sockets per client address (`gateway.wscap`);
 a message over WS_MAX_MESSAGE_BYTES or deep JSON gets an `error` (`prices.clientlimits`,
 `prices.consumers`). Through a real daphne, where a frame that big closes with 1009:
 test_ws_limits_e2e.py."""

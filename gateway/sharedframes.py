@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from marketstream.daphneoptions import daphne_websocket
+from gateway.daphneoptions import daphne_websocket
 from prices.windows import Frame
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def daphne_protocol(send):
 
 
 class SharedFramesMiddleware:
-    """An outer layer (only `marketstream.daphneoptions` is outside it), where daphne's
+    """An outer layer (only `gateway.daphneoptions` is outside it), where daphne's
     `send` is still its own: a WebSocket scope gets `"shared_frames"` (`DaphneFrames`)
     when the server is daphne."""
 

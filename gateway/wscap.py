@@ -3,7 +3,7 @@ one address could otherwise open thousands (3,000 in 3.8 s, 104 MB, in a securit
 ASGI middleware in the WebSocket stack (`marketstream.asgi.build_application`).
 
 The address is the one the API's rate limits count (`RATELIMIT_IP_META_KEY`'s header
-behind a proxy, else the peer: `marketstream.ratelimit.scope_client_address`). A handshake
+behind a proxy, else the peer: `gateway.ratelimit.scope_client_address`). A handshake
 past the cap is refused before it is accepted (HTTP 403); a connection holds its slot from
 its handshake until its application instance ends, however the socket closed (the client,
 the server, daphne cancelling the instance). Counted in a dict on the serving loop: the
@@ -17,14 +17,14 @@ import logging
 
 from django.conf import settings
 
-from marketstream.ratelimit import scope_client_address
+from gateway.ratelimit import scope_client_address
 
 logger = logging.getLogger(__name__)
 
 
 async def refuse_handshake(receive, send) -> None:
     """Close before accept: daphne answers the handshake with 403. Called for a refused
-    handshake here and by the origin check (`marketstream.origins`); no consumer is made
+    handshake here and by the origin check (`gateway.origins`); no consumer is made
     (Channels' `WebsocketDenier` would make one, with a channel, per refusal)."""
     await receive()  # websocket.connect
     await send({"type": "websocket.close"})

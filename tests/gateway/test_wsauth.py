@@ -1,4 +1,4 @@
-"""The WebSocket handshake's user (`marketstream.wsauth`): anonymous at once without a
+"""The WebSocket handshake's user (`gateway.wsauth`): anonymous at once without a
 session cookie, the session's user with one, as Channels' AuthMiddlewareStack resolves it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client
 
-from marketstream import wsauth
+from gateway import wsauth
 
 
 async def user_of(headers) -> object:
