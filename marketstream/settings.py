@@ -1,8 +1,6 @@
-"""Django settings for MarketStream. The one place that reads the environment.
-
-`REDIS_URL` selects the full stack (Redis cache, pub/sub channel layer, Celery broker);
-without it everything runs embedded in one process (see the README).
-"""
+"""Django settings for MarketStream: the one place that reads the environment. `REDIS_URL`
+(or `REDIS_SENTINELS`) selects the full stack; without it everything runs embedded in one
+process (marketstream/backends.py, prices/deployment.py)."""
 
 import os
 from datetime import timedelta
@@ -59,10 +57,8 @@ if not DEBUG and HTTPS != "off":
     if HTTPS == "proxy":
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
         SILENCED_SYSTEM_CHECKS.append("security.W008")  # the proxy redirects to HTTPS
-SESSION_COOKIE_HTTPONLY = True
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
-X_FRAME_OPTIONS = "DENY"
+# Django's defaults, relied on: HttpOnly session cookie, nosniff, same-origin referrer, and
+# X-Frame-Options DENY (with the CSP's frame-ancestors below).
 CSRF_FAILURE_VIEW = "gateway.jsonerrors.csrf_failure"  # JSON under /api/
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")  # also WebSocket origins
 
@@ -210,47 +206,40 @@ CELERY_BEAT_SCHEDULE = {
 # --- DhanHQ -------------------------------------------------------------------------
 DHANHQ_CLIENT_ID = os.environ.get("DHANHQ_CLIENT_ID", "")
 DHANHQ_ACCESS_TOKEN = os.environ.get("DHANHQ_ACCESS_TOKEN", "")
-DHANHQ_FEED_URL = os.environ.get("DHANHQ_FEED_URL", "wss://api-feed.dhan.co")
-DHANHQ_API_URL = os.environ.get("DHANHQ_API_URL", "https://api.dhan.co/v2")
-DHANHQ_DEPTH_FEED_URL = os.environ.get(
-    "DHANHQ_DEPTH_FEED_URL", "wss://depth-api-feed.dhan.co/twentydepth"
-)
+DHANHQ_FEED_URL = env_str("DHANHQ_FEED_URL", "wss://api-feed.dhan.co")
+DHANHQ_API_URL = env_str("DHANHQ_API_URL", "https://api.dhan.co/v2")
+DHANHQ_DEPTH_FEED_URL = env_str("DHANHQ_DEPTH_FEED_URL", "wss://depth-api-feed.dhan.co/twentydepth")
 DHANHQ_WS_ENABLED = env_bool("DHANHQ_WS_ENABLED", True)
 # The 20-level depth socket closes this long after its last watcher leaves.
 DEPTH_IDLE_SECONDS = env_float("DEPTH_IDLE_SECONDS", 30)
 DHANHQ_WS_MODE = os.environ.get("DHANHQ_WS_MODE", "quote").strip().lower() or "quote"
 
-# Feed supervision timings (seconds); tests shorten them.
 DHANHQ_WATCHDOG_SILENCE_SECONDS = env_float("DHANHQ_WATCHDOG_SILENCE_SECONDS", 30)
 DHANHQ_RECONNECT_MAX_DELAY_SECONDS = env_float("DHANHQ_RECONNECT_MAX_DELAY_SECONDS", 30)
 DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS = env_float("DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS", 60)
-
 DEV_MODE = env_bool("DEV_MODE", False)
 LTP_CACHE_TTL_SECONDS = env_int("LTP_CACHE_TTL_SECONDS", 30)
 LTP_BROADCAST_INTERVAL_MS = env_int("LTP_BROADCAST_INTERVAL_MS", 1000)
 
-# --- Logging ------------------------------------------------------------------------
 LOGGING = logging_config(os.environ.get("LOG_LEVEL", "INFO"))  # tokens redacted
 
-# Accounts: screener pages stay public unless this is true; orders always need a login.
+# Screener pages stay public unless this is true; orders always need a login.
 MARKETSTREAM_LOGIN_REQUIRED = env_bool("MARKETSTREAM_LOGIN_REQUIRED", False)
-# Fernet key(s) for broker tokens at rest, comma-separated, the first encrypting
-# (accounts/crypto.py); unset: a demo key under var/ in DEV_MODE or DEBUG, else refused.
+# Fernet keys for secrets at rest, the first encrypting (accounts/crypto.py; unset: a demo
+# key under var/ in DEV_MODE or DEBUG, else refused).
 MARKETSTREAM_ENCRYPTION_KEY = os.environ.get("MARKETSTREAM_ENCRYPTION_KEY", "")
 # Live order updates: one socket per linked broker account, during these IST hours.
 DHANHQ_ORDER_FEED_URL = os.environ.get("DHANHQ_ORDER_FEED_URL", "wss://api-order-update.dhan.co")
 ORDER_FEED_START = os.environ.get("ORDER_FEED_START", "08:00")
 ORDER_FEED_END = os.environ.get("ORDER_FEED_END", "16:30")
-# Whether this process (a worker, or the web process in embedded mode) competes to be the
-# alert evaluator: turn it off on workers that should only run feeds.
+# Whether this process competes to be the alert evaluator (off: a worker for feeds only).
 MARKETSTREAM_ALERT_EVALUATOR = env_bool("MARKETSTREAM_ALERT_EVALUATOR", True)
 # Alert webhooks are retried 5 s, 10 s, 20 s ... (up to an hour) times this (tests: less).
 ALERT_WEBHOOK_RETRY_SCALE = env_float("ALERT_WEBHOOK_RETRY_SCALE", 1)
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
-# WebSocket messages per connection (prices/consumers.py): a token bucket of this rate and
-# burst; a message over it gets an `error`, and a client still flooding after this many
-# refusals is closed with code 4429. A page sends a handful of messages a minute.
+# WebSocket messages per connection (prices/clientlimits.py): a token bucket; past it an
+# `error`, and after this many refusals a close with 4429. A page sends a few a minute.
 WS_MESSAGES_PER_SECOND = env_float("WS_MESSAGES_PER_SECOND", 10)
 WS_MESSAGE_BURST = env_int("WS_MESSAGE_BURST", 50)
 WS_FLOOD_REFUSALS_BEFORE_CLOSE = env_int("WS_FLOOD_REFUSALS_BEFORE_CLOSE", 20)
@@ -258,8 +247,8 @@ WS_FLOOD_REFUSALS_BEFORE_CLOSE = env_int("WS_FLOOD_REFUSALS_BEFORE_CLOSE", 20)
 # JSON API rate limits (gateway/ratelimit.py): `N/s|m|h|d`, empty to turn one off.
 API_RATE_LIMIT_PER_IP = os.environ.get("API_RATE_LIMIT_PER_IP", "1200/m").strip()
 API_RATE_LIMIT_PER_USER = os.environ.get("API_RATE_LIMIT_PER_USER", "600/m").strip()
-# Behind a proxy, the request header with the client's address (e.g. HTTP_X_FORWARDED_FOR,
-# which the proxy must overwrite, not append to); unset: the socket's peer address.
+# Behind a proxy, the header with the client's address, one the proxy sets itself (e.g.
+# HTTP_X_REAL_IP; X-Forwarded-For's first address is the client's to choose).
 RATELIMIT_IP_META_KEY = os.environ.get("RATELIMIT_IP_META_KEY", "").strip() or None
 
 # Open /ws/dashboard/ sockets per client address (as RATELIMIT_IP_META_KEY finds it) and
@@ -273,13 +262,11 @@ WS_MAX_MESSAGE_BYTES = env_int("WS_MAX_MESSAGE_BYTES", 64 * 1024)
 # networks listed here: an operator's internal receivers.
 WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS")
 
-# Login throttling (django-axes): after this many failed sign-ins for one username, or
-# from one address, sign-in is refused for LOGIN_LOCKOUT_MINUTES (the counts live in the
-# database, so every web process shares them; staff unlock in the admin's "Access attempts").
+# Sign-in throttling (django-axes; counts in the database, shared by every web process):
+# this many failures for a username or from an address lock both for LOGIN_LOCKOUT_MINUTES.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15)
-# Linking a broker account checks its token with one DhanHQ REST call; a user whose checks
-# fail this often (django-ratelimit's `N/period`) must wait before trying again.
+# Refused broker-token checks a user may make (django-ratelimit's `N/period`).
 BROKER_LINK_FAILURE_RATE = os.environ.get("BROKER_LINK_FAILURE_RATE", "5/h").strip()
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
