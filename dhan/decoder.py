@@ -4,12 +4,9 @@ instrument's tick grid (DhanHQ sends float32: 131072.10 arrives as 131072.09375)
 
 from __future__ import annotations
 
-import hashlib
-import logging
 from collections.abc import Mapping
 from math import hypot
 from operator import itemgetter
-from pathlib import Path
 from typing import Final, SupportsFloat
 
 from dhan.packets import (
@@ -35,9 +32,8 @@ from dhan.packets import (
 )
 from dhan.ticks import DEFAULT_TICK_SIZES, TickGrid, grid_id
 
-__all__ = ["DEFAULT_TICK_SIZES", "Decoder", "PureDecoder", "TickGrid", "source_digest"]
+__all__ = ["DEFAULT_TICK_SIZES", "Decoder", "PureDecoder", "TickGrid"]
 
-logger = logging.getLogger(__name__)
 
 # --- snapping ---------------------------------------------------------------------
 
@@ -261,35 +257,9 @@ class Decoder:
         return _NEW(PrevClose, (seg, sid, price, value))
 
 
-# --- the compiled build -----------------------------------------------------------------
-
-# `make compiled-decoder` (part of `make test` and `make bench`) compiles a copy of this
-# module with mypyc as `dhan._compiled_decoder`, stamped with the digest of the sources it
-# was made from. Its `Decoder` replaces the one above only while that digest is this
-# source's: an edited decoder is never shadowed by an old build, and without a build (no
-# C compiler, `make run`'s runtime-only venv) the pure-Python decoder runs.
-SOURCES = ("decoder.py", "packets.py", "ticks.py")
-
-
-def source_digest() -> str:
-    folder = Path(__file__).parent
-    digest = hashlib.sha256()
-    for name in SOURCES:
-        digest.update((folder / name).read_bytes())
-    return digest.hexdigest()
-
-
-def _use_compiled() -> None:
-    try:
-        from dhan import _compiled_decoder as compiled  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    if getattr(compiled, "SOURCE_DIGEST", None) != source_digest():
-        logger.warning("dhan/_compiled_decoder is older than dhan/decoder.py: not used")
-        return
-    globals()["Decoder"] = compiled.Decoder
-
-
+# The compiled build (dhan/decoderbuild.py) replaces `Decoder` when it matches this source.
 PureDecoder = Decoder  # the pure-Python class, whichever `Decoder` is in use
 if __name__ == "dhan.decoder":  # this module as written, not its compiled copy
-    _use_compiled()
+    from dhan.decoderbuild import use_compiled
+
+    use_compiled(globals())

@@ -2,7 +2,7 @@
 
 A copy of `dhan/decoder.py` becomes `dhan/_compiled_decoder` (a C extension next to it),
 stamped with the digest of the sources it was made from; `dhan.decoder` uses its `Decoder`
-only while the digest matches (see the end of `dhan/decoder.py`). Exits non-zero when it
+only while the digest matches (`dhan/decoderbuild.py`). Exits non-zero when it
 cannot build (no C compiler, no Python headers); the pure-Python decoder is used then.
 Full packets decode about 1.5x faster compiled (`bench/bench_codec.py`).
 """
@@ -21,7 +21,7 @@ MODULE = "_compiled_decoder"
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from dhan.decoder import source_digest
+    from dhan.decoderbuild import source_digest
 
     for old in (ROOT / "dhan").glob(f"{MODULE}*"):
         old.unlink()  # a failed build leaves none behind

@@ -10,6 +10,7 @@ import random
 import struct
 
 import dhan.decoder as decoder
+import dhan.decoderbuild as decoderbuild
 from dhan.packets import FULL_STRUCT, QUOTE_STRUCT, TICKER_STRUCT, DecodeError
 
 COMPILED = decoder.Decoder is not decoder.PureDecoder
@@ -67,8 +68,8 @@ def test_compiled_decodes_every_frame_as_the_pure_decoder():
 
 def test_a_build_from_another_source_is_not_used(monkeypatch, caplog):
     monkeypatch.setattr(decoder, "Decoder", decoder.PureDecoder)
-    monkeypatch.setattr(decoder, "source_digest", lambda: "an edited source")
+    monkeypatch.setattr(decoderbuild, "source_digest", lambda: "an edited source")
     with caplog.at_level(logging.WARNING, logger="dhan.decoder"):
-        decoder._use_compiled()
+        decoderbuild.use_compiled(vars(decoder))
     assert decoder.Decoder is decoder.PureDecoder
     assert "older than dhan/decoder.py" in caplog.text
