@@ -22,7 +22,6 @@ cancel while the event loop steps.
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -30,31 +29,13 @@ from dataclasses import dataclass
 
 from dhan.segments import SEGMENT_CODES, InstrumentKey
 from dhan.simulator.book import PriceBook
-from dhan.ticks import TickGrid
+from dhan.simulator.orderrequests import ORDER_SEGMENTS, on_grid, parse_order
 
 TRANSIT, PENDING, PART_TRADED, TRADED = "TRANSIT", "PENDING", "PART_TRADED", "TRADED"
 REJECTED, CANCELLED, EXPIRED = "REJECTED", "CANCELLED", "EXPIRED"
 OPEN_STATUSES = frozenset({TRANSIT, PENDING, PART_TRADED})
 PART_FILL_ABOVE = 1000  # a market order for more shares fills in two
 
-ORDER_SEGMENTS = frozenset(
-    {"NSE_EQ", "NSE_FNO", "NSE_CURRENCY", "BSE_EQ", "BSE_FNO", "BSE_CURRENCY", "MCX_COMM"}
-)
-CHOICES = {
-    "transactionType": frozenset({"BUY", "SELL"}),
-    "productType": frozenset({"CNC", "INTRADAY", "MARGIN", "MTF", "CO", "BO"}),
-    "orderType": frozenset({"MARKET", "LIMIT"}),  # STOP_LOSS(_MARKET): not simulated
-    "validity": frozenset({"DAY", "IOC"}),
-}
-REQUIRED = (
-    "transactionType",
-    "exchangeSegment",
-    "productType",
-    "orderType",
-    "validity",
-    "securityId",
-    "quantity",
-)
 FIRST_ORDER_ID = 1126000000001
 EXCHANGE_ORDER_BASE = 1400000000000000
 REJECTION_CODE = "DH-905"
@@ -127,14 +108,14 @@ class OrderBook:
 
     def place(self, client_id: str, body: dict) -> Order:
         """A new order from a place-order body (REJECTED at once if it is bad)."""
-        fields, reason = _parse(body)
+        fields, reason = parse_order(body)
         with self._lock:
             order_id, self._next = str(self._next), self._next + 1
             order = Order(order_id=order_id, client_id=client_id, created=self._clock(), **fields)
             if not reason:
                 order.tick = self._prices.snapshot(order.key)["tick"]
                 order.trading_symbol = order.trading_symbol or self._symbol(order.key)
-                if order.order_type == "LIMIT" and not _on_grid(order.price, order.tick):
+                if order.order_type == "LIMIT" and not on_grid(order.price, order.tick):
                     reason = f"price {order.price} is not a multiple of the tick {order.tick}"
             self._orders[order_id] = order
             if reason:
@@ -234,61 +215,3 @@ class OrderBook:
         self.history.append((order.client_id, order.order_id, status))
         if self.listener is not None:
             self.listener(dataclasses.replace(order))
-
-
-def _on_grid(price: float, tick: float) -> bool:
-    grid = TickGrid.of(tick)
-    units = price * grid.scale
-    return abs(units - round(units)) < 1e-6 and round(units) % grid.units == 0
-
-
-def _parse(body: dict) -> tuple[dict, str]:
-    """An Order's fields from a place-order body, and why it must be rejected ('' if it
-    need not be)."""
-    text = {k: str(body.get(k) if body.get(k) is not None else "").strip().upper() for k in CHOICES}
-    fields = {
-        "segment": str(body.get("exchangeSegment") or "").strip().upper(),
-        "security_id": str(body.get("securityId") or "").strip(),
-        "transaction_type": text["transactionType"],
-        "product_type": text["productType"],
-        "order_type": text["orderType"],
-        "validity": text["validity"],
-        "quantity": _number(body.get("quantity"), int),
-        "price": _number(body.get("price"), float),
-        "trigger_price": _number(body.get("triggerPrice"), float),
-        "correlation_id": str(body.get("correlationId") or ""),
-        "trading_symbol": str(body.get("tradingSymbol") or ""),
-    }
-    return fields, _rejection(body, fields, text)
-
-
-def _rejection(body: dict, fields: dict, text: dict) -> str:
-    missing = [k for k in REQUIRED if body.get(k) in (None, "")]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    if fields["segment"] not in ORDER_SEGMENTS:
-        return f"unknown exchangeSegment {fields['segment']!r}"
-    if not fields["security_id"].isdigit():
-        return f"invalid securityId {fields['security_id']!r}"
-    for name, allowed in CHOICES.items():
-        if text[name] not in allowed:
-            return f"unsupported {name} {text[name]!r}"
-    if fields["quantity"] <= 0:
-        return "quantity must be a positive whole number"
-    if fields["order_type"] == "LIMIT" and fields["price"] <= 0:
-        return "a LIMIT order needs a price above 0"
-    return ""
-
-
-def _number(value: object, kind: type) -> int | float:
-    """DhanHQ's bodies carry numbers, or numeric strings; anything else is 0 (or -1 for a
-    quantity that is not a whole number, which rejects it)."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return kind(0)
-    if not math.isfinite(number):
-        return -1 if kind is int else 0.0
-    if kind is int:
-        return int(number) if number.is_integer() else -1
-    return number
