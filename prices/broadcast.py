@@ -28,6 +28,7 @@ from prices.cache import LIVE_UPDATES_CHANNEL, LocalPriceStore
 from prices.depthwatch import DepthInterest
 from prices.health import market_health
 from prices.leader import AsyncLease, async_lease
+from prices.loops import raise_if_cancelling
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +44,6 @@ RECORD_FIELDS = ("quotes", "depth")  # a window's fields besides "prices"
 DEPTH20_SOURCE = "depth20"
 DEPTH20_FRESH_SECONDS = 3.0
 DEPTH_WATCHED_REFRESH_SECONDS = 1.0
-
-
-def raise_if_cancelling(exc: BaseException) -> None:
-    """In a retry loop's `except`: a Redis error raised while the task is being cancelled
-    (a clean-up in a `finally` failing) replaces the CancelledError; re-raise the cancel
-    so the loop ends instead of retrying forever (it once held daphne's shutdown)."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError from exc
 
 
 def no_streams_status() -> str:

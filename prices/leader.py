@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import LockError
 
 from prices.deployment import current
+from prices.loops import raise_if_cancelling
 
 STANDBY_RETRY_SECONDS = 0.5
 
@@ -129,6 +130,9 @@ class AsyncLease:
         an error (a Redis error included: the owner's loop retries)."""
         while True:
             await self.lead_once(lead)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # a cancel an await let slip
+                raise asyncio.CancelledError
             await asyncio.sleep(retry_seconds)
 
 
@@ -149,8 +153,10 @@ class AsyncRedisLease(AsyncLease):
             return False
 
     async def release(self) -> None:
-        with contextlib.suppress(LockError, redis.RedisError):
+        try:
             await self._lock.release()
+        except (LockError, redis.RedisError) as exc:  # gone already: nothing to free
+            raise_if_cancelling(exc)  # but a stop's cancel is never swallowed here
 
     async def aclose(self) -> None:
         await self._client.aclose()

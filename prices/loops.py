@@ -9,6 +9,7 @@ to wait: a listener may wake early) and `teardown()` (what to close as the threa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 
@@ -93,3 +94,13 @@ class BackgroundLoop:
         else:
             logger.exception("%s failed; retrying in %.0f s", self.name, self.failure_wait_seconds)
         self._last_failure = what
+
+
+def raise_if_cancelling(exc: BaseException) -> None:
+    """In an asyncio retry loop's `except`: a Redis error raised while the task is being
+    cancelled (a clean-up in a `finally` failing) replaces the CancelledError; re-raise the
+    cancel so the loop ends instead of retrying forever (it once held daphne's shutdown,
+    and a lease's release swallowing it held a test for five minutes)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
