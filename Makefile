@@ -20,7 +20,7 @@ DEMO_ENV := DEV_MODE=true DJANGO_DEBUG=true DHANHQ_FEED_URL=ws://127.0.0.1:$(SIM
 LOCAL_ENV := DJANGO_SECRET_KEY=local-checks-only-never-deployed DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1 \
 	DJANGO_HTTPS=off
 
-.PHONY: run test bench chaos lint system-deps venv dev-venv compiled-decoder
+.PHONY: run test test-fast bench chaos lint system-deps venv dev-venv compiled-decoder
 
 venv: $(STAMP)
 
@@ -71,16 +71,22 @@ run: venv
 	$(DEMO_ENV) exec $(PY) manage.py run_demo --host 127.0.0.1 --port $(WEB_PORT) \
 		--sim-port $(SIM_PORT)
 
-# Lint, format, architecture and Django's own checks first (seconds), then the suite.
+# Lint, format, architecture, types and Django's own checks first (seconds), then the suite.
 lint: dev-venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(LOCAL_ENV) $(VENV)/bin/mypy
 	$(LOCAL_ENV) $(PY) manage.py check
 	$(LOCAL_ENV) $(PY) manage.py makemigrations --check --dry-run
 
 test: dev-venv system-deps lint compiled-decoder
 	$(PY) -m pytest -q -n 2
+
+# The tests that start no process (`e2e` marks those: daphne, Celery workers, run_web,
+# redis-server, the simulator as a process, Chromium), in under a minute.
+test-fast: dev-venv compiled-decoder
+	$(PY) -m pytest -q -n 2 -m "not e2e"
 
 # The fault battery (also part of `make test`), printing each fault's recovery time.
 chaos: dev-venv system-deps

@@ -18,6 +18,7 @@ from dhan.decoder import Decoder
 from dhan.limits import DEPTH_LEVELS, MAX_DEPTH_INSTRUMENTS_PER_CONNECTION
 from dhan.packets import DecodeError, frame_length
 from dhan.segments import InstrumentKey
+from dhan.ticks import TickGrid
 
 DEPTH_HEADER = struct.Struct("<hBBiI")
 DEPTH_ROW = struct.Struct("<dII")
@@ -103,7 +104,7 @@ def _expect(length: int, size: int, code: int, offset: int, end: int) -> None:
         raise DecodeError(f"truncated depth code-{code} packet at byte {offset}")
 
 
-def _rows(frame: bytes, offset: int, grid) -> tuple[DepthRow, ...]:
+def _rows(frame: bytes, offset: int, grid: TickGrid) -> tuple[DepthRow, ...]:
     rows = []
     for i in range(DEPTH_LEVELS):
         price, quantity, orders = DEPTH_ROW.unpack_from(frame, offset + 12 + i * DEPTH_ROW.size)

@@ -9,9 +9,16 @@ import logging
 import re
 import sys
 import traceback
+from types import TracebackType
+from typing import Any
 
 _TOKEN_IN_QUERY = re.compile(r"(token=)[^&\s'\"]+", re.IGNORECASE)
 REDACTED = "***"
+# What `logging` takes as `exc_info`: a flag, an exception or `sys.exc_info()`'s tuple.
+_ExcTuple = (
+    tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+)
+_ExcInfo = bool | BaseException | _ExcTuple | None
 
 
 def redact(text: str, *, secrets: tuple[str, ...] = ()) -> str:
@@ -42,15 +49,22 @@ class RedactingAdapter(logging.LoggerAdapter):
         super().__init__(logger, {})
         self._secret = secret
 
-    def log(self, level, msg, *args, exc_info=None, **kwargs):
+    def log(
+        self, level: int, msg: object, *args: object, exc_info: _ExcInfo = None, **kwargs: Any
+    ) -> None:
         if not self.isEnabledFor(level):
             return
         text = str(msg) % args if args else str(msg)
         if exc_info:
-            if exc_info is True:
-                exc_info = sys.exc_info()
-            elif isinstance(exc_info, BaseException):
-                exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
-            text += "\n" + "".join(traceback.format_exception(*exc_info)).rstrip("\n")
+            text += "\n" + "".join(traceback.format_exception(*_exc_tuple(exc_info))).rstrip("\n")
         kwargs.pop("extra", None)
         self.logger.log(level, redact(text, secrets=(self._secret,)), **kwargs)
+
+
+def _exc_tuple(exc_info: bool | BaseException | _ExcTuple) -> _ExcTuple:
+    """`exc_info` as `logging` reads it: True means the exception being handled."""
+    if isinstance(exc_info, BaseException):
+        return (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, bool):
+        return sys.exc_info()
+    return exc_info

@@ -25,7 +25,7 @@ class ComposedConsumer(PricesConsumer):
     features: ClassVar[tuple[type[Feature], ...]] = ()  # a subclass names its features
     routes: ClassVar[FeatureRoutes] = FeatureRoutes.of((), reserved=OWN_ACTIONS)
 
-    def __init_subclass__(cls, **kwargs) -> None:
+    def __init_subclass__(cls, **kwargs: object) -> None:
         """Python calls this as a subclass is defined: its routes, checked once."""
         super().__init_subclass__(**kwargs)
         cls.routes = FeatureRoutes.of(cls.features, reserved=OWN_ACTIONS)

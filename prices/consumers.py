@@ -15,7 +15,8 @@ import contextlib
 import json
 import logging
 import time
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import redis
 from channels.consumer import get_handler_name
@@ -47,7 +48,12 @@ class PricesConsumer(AsyncWebsocketConsumer):
     # make (a Redis SUBSCRIBE per client with the pub/sub layer) would only cost.
     channel_layer_alias = None
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict]],
+        send: Callable[[dict], Awaitable[None]],
+    ) -> None:
         """daphne calls this once per socket. Channels' `AsyncConsumer.__call__` without a
         channel: one loop over `receive`, where Channels would keep a receive task and
         an `asyncio.wait` per message for a channel this consumer does not have (the
@@ -106,7 +112,7 @@ class PricesConsumer(AsyncWebsocketConsumer):
 
     # --- client -> server -----------------------------------------------------------
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """A client message: subscribe, unsubscribe or ping; anything else gets an error.
         Within the connection's limits only (rate and size: `prices.clientlimits`); a client
         that keeps flooding is closed."""
@@ -137,7 +143,8 @@ class PricesConsumer(AsyncWebsocketConsumer):
             await self._error(str(exc))
             return
         action = message.get("action") if isinstance(message, dict) else None
-        if not await self.on_action(action, message):
+        handled = isinstance(message, dict) and await self.on_action(action, message)
+        if not handled:
             await self._error(f"unknown action {action!r}: use subscribe, unsubscribe or ping")
 
     async def on_action(self, action: object, message: dict) -> bool:

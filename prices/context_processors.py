@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import redis
+from django.http import HttpRequest
 
 from prices.cache import price_store
 from prices.quotes import INDEX_STRIP
@@ -14,7 +15,7 @@ from prices.redisconn import fail_fast
 logger = logging.getLogger(__name__)
 
 
-def index_strip(request) -> dict:
+def index_strip(request: HttpRequest) -> dict:
     """NIFTY 50, BANKNIFTY and SENSEX as the cache knows them (the page's script keeps
     them live); never lets an unreachable or hung cache break or hold up a page."""
     keys = [key for key, _ in INDEX_STRIP]

@@ -21,9 +21,10 @@ import weakref
 from typing import Protocol
 
 import redis
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 
-from prices.broadcast import GROUP, WINDOW_MESSAGE_TYPE, raise_if_cancelling
+from prices.broadcast import GROUP, WINDOW_MESSAGE_TYPE
+from prices.loops import raise_if_cancelling
 from prices.userpush import USER_EVENT_TYPE, user_group
 
 logger = logging.getLogger(__name__)
@@ -82,11 +83,11 @@ class LocalFanout:
     async def join(self, consumer: Member) -> None:
         """Add a consumer once this process receives the group's messages. Raises what
         kept the process from joining (the layer's Redis down, say) instead of waiting."""
-        task = self._ensure_running()
-        if self._joined.is_set():  # the usual case: the process's member is in the group
+        task, in_group = self._ensure_running()
+        if in_group.is_set():  # the usual case: the process's member is in the group
             self._refs.add(weakref.ref(consumer, self._refs.discard))
             return
-        joined = asyncio.ensure_future(self._joined.wait())
+        joined = asyncio.ensure_future(in_group.wait())
         await asyncio.wait({joined, task}, return_when=asyncio.FIRST_COMPLETED)
         if not joined.done():
             joined.cancel()
@@ -131,13 +132,16 @@ class LocalFanout:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    def _ensure_running(self) -> asyncio.Task:
+    def _ensure_running(self) -> tuple[asyncio.Task, asyncio.Event]:
+        """The receiving task on this loop (started if none runs) and the event it sets
+        once the process's member is in the group."""
         loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._joined = asyncio.Event()
+        task, joined = self._task, self._joined
+        if task is None or joined is None or task.done() or task.get_loop() is not loop:
+            joined = self._joined = asyncio.Event()
             self._channel = None
-            self._task = loop.create_task(self._run(self._joined), name="dashboard-fanout")
-        return self._task
+            task = self._task = loop.create_task(self._run(joined), name="dashboard-fanout")
+        return task, joined
 
     async def _run(self, joined: asyncio.Event) -> None:
         layer = get_channel_layer()
@@ -155,7 +159,7 @@ class LocalFanout:
             with contextlib.suppress(OSError, redis.RedisError):
                 await asyncio.shield(layer.group_discard(GROUP, channel))
 
-    async def _receive(self, layer, channel: str) -> None:
+    async def _receive(self, layer: BaseChannelLayer, channel: str) -> None:
         while True:
             try:
                 message = await layer.receive(channel)
@@ -167,7 +171,7 @@ class LocalFanout:
             self.messages_received += 1
             await self.deliver(message)
 
-    async def _renew(self, layer, channel: str) -> None:
+    async def _renew(self, layer: BaseChannelLayer, channel: str) -> None:
         while True:
             await asyncio.sleep(GROUP_RENEW_SECONDS)
             try:
@@ -183,7 +187,8 @@ class LocalFanout:
         One failing client is logged and skipped; it never stops the others."""
         kind = message.get("type")
         if kind == USER_EVENT_TYPE:
-            sockets = self._users.get(message.get("user_id"))
+            user_id = message.get("user_id")
+            sockets = self._users.get(user_id) if isinstance(user_id, int) else None
             consumers = list(sockets.members) if sockets is not None else []
         else:
             consumers = self.consumers()

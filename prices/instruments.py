@@ -86,7 +86,8 @@ def _parse_row(row: dict[str, str]) -> Instrument:
         lot = int(Decimal(lot_text))
     except (InvalidOperation, ValueError) as exc:
         raise ValueError(f"bad tick size or lot units: {exc}") from None
-    if lot < 0 or tick.as_tuple().exponent < -4:
+    exponent = tick.as_tuple().exponent  # an int: tick_size_rupees admits finite ticks only
+    if lot < 0 or not isinstance(exponent, int) or exponent < -4:
         raise ValueError(f"bad tick size {tick} or lot units {lot}")
     name = (row.get("SM_SYMBOL_NAME") or row.get("SEM_CUSTOM_SYMBOL") or symbol).strip()
     return Instrument(

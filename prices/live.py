@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+from asgiref.typing import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
 from channels.middleware import BaseMiddleware
 
 from prices.broadcast import Broadcaster
@@ -55,9 +56,11 @@ class LivePricesMiddleware(BaseMiddleware):
     """Puts the process's `LivePrices` in every scope (WebSocket consumers, and the HTTP
     views that report on them)."""
 
-    def __init__(self, inner, live: LivePrices) -> None:
+    def __init__(self, inner: ASGI3Application, live: LivePrices) -> None:
         super().__init__(inner)
         self.live = live
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
         return await super().__call__({**scope, "live": self.live}, receive, send)

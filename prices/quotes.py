@@ -29,7 +29,11 @@ def previous_close(packet: Quote | Full) -> float | None:
 
 def quote_record(packet: Quote | Full, *, prev_close: float | None, oi: int | None) -> dict:
     ltp = packet.ltp
-    change = round(ltp - prev_close, CHANGE_DECIMALS) if prev_close else None
+    change: float | None = None
+    change_pct: float | None = None
+    if prev_close:
+        change = round(ltp - prev_close, CHANGE_DECIMALS)
+        change_pct = round(change / prev_close * 100, 2)
     return {
         "ltp": ltp,
         "ltq": packet.ltq,
@@ -41,7 +45,7 @@ def quote_record(packet: Quote | Full, *, prev_close: float | None, oi: int | No
         "low": packet.low,
         "prev_close": prev_close,
         "change": change,
-        "change_pct": round(change / prev_close * 100, 2) if change is not None else None,
+        "change_pct": change_pct,
         "total_buy_qty": packet.total_buy_quantity,
         "total_sell_qty": packet.total_sell_quantity,
         "oi": packet.oi if isinstance(packet, Full) else oi,

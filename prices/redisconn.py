@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -184,7 +184,12 @@ def sentinel_master(url: str) -> str | None:
     return url[len(SENTINEL_SCHEME) :] if url.startswith(SENTINEL_SCHEME) else None
 
 
-def _timeouts() -> dict[str, float]:
+class _Timeouts(TypedDict):
+    socket_timeout: float
+    socket_connect_timeout: float
+
+
+def _timeouts() -> _Timeouts:
     return {
         "socket_timeout": settings.REDIS_SOCKET_TIMEOUT_SECONDS,
         "socket_connect_timeout": settings.REDIS_CONNECT_TIMEOUT_SECONDS,
@@ -209,7 +214,8 @@ def _client(
     }
     master = sentinel_master(url)
     if master is None:
-        return GuardedRedis.from_url(url, **timeouts, **options)
+        # redis-py annotates `from_url` as returning `Redis`; it makes a `cls`
+        return cast(GuardedRedis, GuardedRedis.from_url(url, **timeouts, **options))
     sentinel = Sentinel(list(sentinels), sentinel_kwargs=dict(timeouts), **timeouts)
     return sentinel.master_for(master, redis_class=GuardedRedis, **options)
 

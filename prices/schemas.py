@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from ninja import Field, Schema
 from pydantic import ConfigDict
+from pydantic.config import JsonDict
 
 KEY = "SEGMENT:SECURITY_ID, e.g. NSE_EQ:2885"
-ISO = {"format": "date-time"}
+ISO: JsonDict = {"format": "date-time"}
 
 
 class Error(Schema):

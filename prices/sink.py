@@ -35,7 +35,8 @@ class PriceSink:
     ) -> None:
         self._store = store or price_store()
         self._ttl = ttl_seconds or settings.LTP_CACHE_TTL_SECONDS
-        self._books = {"books_prefix": books_prefix, "books_ttl_seconds": books_ttl_seconds}
+        self._books_prefix = books_prefix
+        self._books_ttl = books_ttl_seconds
         self._clock = clock
         self._pending: dict[str, dict] = {kind: {} for kind in KINDS}
         self._lock = threading.Lock()
@@ -74,9 +75,16 @@ class PriceSink:
             announced["depth"] = pending["books"]
         message = json.dumps(announced, separators=(",", ":"))
         try:
-            self._store.write(
-                Batch(message=message, **pending, **self._books), ttl_seconds=self._ttl
+            batch = Batch(
+                message=message,
+                prices=pending["prices"],
+                prev_closes=pending["prev_closes"],
+                quotes=pending["quotes"],
+                books=pending["books"],
+                books_prefix=self._books_prefix,
+                books_ttl_seconds=self._books_ttl,
             )
+            self._store.write(batch, ttl_seconds=self._ttl)
         except redis.RedisError:
             with self._lock:  # keep what we could not write, newer values win
                 for kind, values in pending.items():

@@ -1,8 +1,11 @@
 """Stream control in the Django admin: list, start, stop, restart, stop all."""
 
+from typing import Any
+
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponseRedirect
-from django.urls import path, reverse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
 from prices.calendar import coverage_warning
@@ -39,7 +42,9 @@ class StreamAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Stream._meta.fields]
     actions = ("start_streams", "stop_streams", "restart_streams")
 
-    def changelist_view(self, request: HttpRequest, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         """The list, with a warning when the holiday calendar does not cover this year."""
         warning = coverage_warning()
         if warning:
@@ -71,7 +76,7 @@ class StreamAdmin(admin.ModelAdmin):
         return error[:80] + "..." if len(error) > 80 else error
 
     @admin.action(description="Start selected streams")
-    def start_streams(self, request: HttpRequest, queryset) -> None:
+    def start_streams(self, request: HttpRequest, queryset: QuerySet[Stream]) -> None:
         for stream in queryset:
             if stream.kind in ON_DEMAND_KINDS:  # the depth socket: opened while watched
                 self.message_user(request, f"{stream.key}: {allow_on_demand(stream.key)}")
@@ -84,17 +89,17 @@ class StreamAdmin(admin.ModelAdmin):
             self.message_user(request, f"{stream.key}: {message}")
 
     @admin.action(description="Stop selected streams")
-    def stop_streams(self, request: HttpRequest, queryset) -> None:
+    def stop_streams(self, request: HttpRequest, queryset: QuerySet[Stream]) -> None:
         for stream in queryset:
             request_stop(stream.key)
         self.message_user(request, f"stop requested for {queryset.count()} streams")
 
     @admin.action(description="Restart selected streams")
-    def restart_streams(self, request: HttpRequest, queryset) -> None:
+    def restart_streams(self, request: HttpRequest, queryset: QuerySet[Stream]) -> None:
         for stream in queryset:
             self.message_user(request, f"{stream.key}: {request_restart(stream.key)}")
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "stop-all/",

@@ -28,6 +28,7 @@ from dhan.limits import DEPTH_SEGMENTS, MAX_DEPTH_INSTRUMENTS_PER_CONNECTION
 from dhan.packets import DecodeError
 from dhan.segments import SEGMENT_NAMES, InstrumentKey, InstrumentKeyError
 from dhan.ticks import DEFAULT_TICK_SIZES
+from prices.cache import PriceStore
 from prices.calendar import market_is_open
 from prices.deployment import current
 from prices.depthwatch import (
@@ -88,7 +89,7 @@ def tick_sizes(keys: Iterable[InstrumentKey]) -> dict[tuple[int, int], float]:
     }
 
 
-class DepthKind(ConnectionKind):
+class DepthKind(ConnectionKind[DepthConnection]):
     """Follows the watchers: `control` (bookkeeping thread) reads them, `maintain` (loop)
     subscribes and unsubscribes, `take` keeps the latest bid and ask side per key."""
 
@@ -225,7 +226,7 @@ class DepthKind(ConnectionKind):
 
 
 def depth_factory(
-    *, interest: DepthInterest, store=None, idle_seconds: float | None = None
+    *, interest: DepthInterest, store: PriceStore | None = None, idle_seconds: float | None = None
 ) -> KindFactory:
     """Builds the kind for the `depth20` Stream row."""
 

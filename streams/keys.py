@@ -104,26 +104,26 @@ def resolve_instruments(spec: StreamSpec) -> list[Instrument]:
     found: dict[str, Instrument] = {}
     if spec.ids:
         by_id = {i.pk: i for i in Instrument.objects.filter(pk__in=spec.ids)}
-        missing = sorted(set(spec.ids) - set(by_id))
-        if missing:
-            raise StreamKeyError(f"unknown instrument ids: {missing}")
+        missing_ids = sorted(set(spec.ids) - set(by_id))
+        if missing_ids:
+            raise StreamKeyError(f"unknown instrument ids: {missing_ids}")
         found.update((i.key, i) for i in by_id.values())
     if spec.symbols:
         rows = Instrument.objects.filter(trading_symbol__in=spec.symbols)
         by_symbol: dict[str, Instrument] = {}
         for inst in sorted(rows, key=lambda i: (i.exchange_segment != "NSE_EQ", i.pk)):
             by_symbol.setdefault(inst.trading_symbol, inst)  # NSE first, as traders expect
-        missing = sorted(set(spec.symbols) - set(by_symbol))
-        if missing:
-            raise StreamKeyError(f"unknown symbols: {missing}")
+        missing_symbols = sorted(set(spec.symbols) - set(by_symbol))
+        if missing_symbols:
+            raise StreamKeyError(f"unknown symbols: {missing_symbols}")
         found.update((i.key, i) for i in by_symbol.values())
     if spec.keys:
         wanted = [InstrumentKey.parse(k) for k in spec.keys]
         rows = Instrument.objects.filter(security_id__in={k.security_id for k in wanted})
         by_key = {i.key: i for i in rows}
-        missing = sorted(str(k) for k in wanted if str(k) not in by_key)
-        if missing:
-            raise StreamKeyError(f"unknown instrument keys: {missing}")
+        missing_keys = sorted(str(k) for k in wanted if str(k) not in by_key)
+        if missing_keys:
+            raise StreamKeyError(f"unknown instrument keys: {missing_keys}")
         found.update((str(k), by_key[str(k)]) for k in wanted)
     if not (spec.ids or spec.symbols or spec.keys):
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from prices.calendar import market_is_open
 from streams.models import Stream
@@ -36,14 +36,18 @@ class Upstream(Protocol):
     async def close(self) -> None: ...
 
 
+UpstreamT = TypeVar("UpstreamT", bound=Upstream)
+
+
 class StartRefused(Exception):
     """A connection that cannot start as asked (bad instruments, no credentials, a limit):
     starting it again will not help until someone changes something."""
 
 
-class ConnectionKind(ABC):
-    """One upstream connection of some kind, for one Stream row. Subclass and register the
-    subclass (a `KindFactory`) with the connection registry."""
+class ConnectionKind(ABC, Generic[UpstreamT]):
+    """One upstream connection of some kind, for one Stream row, over the socket type its
+    `open` returns. Subclass and register the subclass (a `KindFactory`) with the
+    connection registry."""
 
     name: str = ""  # the Stream rows' `kind`
 
@@ -59,14 +63,14 @@ class ConnectionKind(ABC):
         return []
 
     @abstractmethod
-    async def open(self) -> Upstream:
+    async def open(self) -> UpstreamT:
         """Connect and authenticate. Raise a `dhan.errors.FeedError` subclass on failure."""
 
-    async def subscribe(self, upstream: Upstream) -> None:
+    async def subscribe(self, upstream: UpstreamT) -> None:
         """After every (re)connect: ask for everything this connection carries."""
         return None
 
-    async def unsubscribe(self, upstream: Upstream) -> None:
+    async def unsubscribe(self, upstream: UpstreamT) -> None:
         """Before a requested stop: what a polite client sends before it says goodbye."""
         return None
 
@@ -94,7 +98,7 @@ class ConnectionKind(ABC):
         follows (blocking I/O is fine); a reason to stop ends the connection."""
         return None
 
-    async def maintain(self, upstream: Upstream) -> None:
+    async def maintain(self, upstream: UpstreamT) -> None:
         """On the loop, every idle interval while connected: act on what `control` found
         (subscribe and unsubscribe as watchers come and go)."""
         return None

@@ -43,7 +43,7 @@ def check_credentials() -> None:
         raise StartRefused("DHANHQ_CLIENT_ID and DHANHQ_ACCESS_TOKEN must be set")
 
 
-class MarketFeedKind(ConnectionKind):
+class MarketFeedKind(ConnectionKind[FeedConnection]):
     """Prices for one stream's instruments. The hot path (`take`) keeps only the latest
     LTP per instrument; `collect` hands them to the sink, whose writer thread flushes."""
 

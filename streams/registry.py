@@ -11,6 +11,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+import redis
+from celery import Celery
 from django.conf import settings
 
 from prices.deployment import current
@@ -108,7 +110,7 @@ class ConnectionRegistry:
         return self._launch(stream, kind, factory=factory, locks=locks)
 
     @staticmethod
-    def _redis():
+    def _redis() -> redis.Redis | None:
         """The deployment's Redis for the locks; None when embedded (`LocalSlots` then)."""
         return current().redis()
 
@@ -189,11 +191,11 @@ class ConnectionRegistry:
 _APP_ATTRIBUTE = "stream_registry"
 
 
-def host_on(app, registry: ConnectionRegistry | None) -> None:
+def host_on(app: Celery, registry: ConnectionRegistry | None) -> None:
     setattr(app, _APP_ATTRIBUTE, registry)
 
 
-def hosted_registry(app) -> ConnectionRegistry:
+def hosted_registry(app: Celery) -> ConnectionRegistry:
     registry = getattr(app, _APP_ATTRIBUTE, None)
     if registry is None:
         raise StreamStartError("this process hosts no connections (no worker runtime)")

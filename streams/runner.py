@@ -22,7 +22,7 @@ from dhan.errors import (
     FeedRateLimitedError,
     FeedRejectedError,
 )
-from streams.kinds import ConnectionKind, Upstream
+from streams.kinds import ConnectionKind, UpstreamT
 
 RECONNECT_BASE_DELAY_SECONDS = 0.5
 RECONNECT_MAX_DELAY_SECONDS = 30.0
@@ -141,7 +141,7 @@ def _delay(error: FeedError, *, attempt: int, policy: FeedPolicy, rng: random.Ra
 
 
 async def _one_connection(
-    kind: ConnectionKind,
+    kind: ConnectionKind[UpstreamT],
     *,
     stop: asyncio.Event,
     events: ConnectionEvents,
@@ -178,8 +178,8 @@ async def _sleep_or_stop(seconds: float, *, stop: asyncio.Event, events: Connect
 
 
 async def _pump(
-    kind: ConnectionKind,
-    upstream: Upstream,
+    kind: ConnectionKind[UpstreamT],
+    upstream: UpstreamT,
     *,
     stop: asyncio.Event,
     events: ConnectionEvents,

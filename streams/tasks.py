@@ -3,7 +3,8 @@ names start `streams.` (routed to the `streams` queue by settings.CELERY_TASK_RO
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
+from celery.utils.collections import AttributeDict
 from celery.worker.control import inspect_command
 
 from streams.queue import START_TASK, start_finished
@@ -17,7 +18,7 @@ SUPERVISE_TASK = "streams.supervise_streams"
 
 
 @shared_task(bind=True, name=START_TASK, ignore_result=True)
-def start_stream_task(self, key: str) -> str:
+def start_stream_task(self: Task, key: str) -> str:
     """Queued by `queue.enqueue_start`: start the connection for `key` in this worker and
     return at once (the connection runs on its own thread)."""
     try:
@@ -39,7 +40,7 @@ def supervise_streams() -> list[str]:
 
 
 @inspect_command()
-def stream_threads(state) -> dict[str, object]:
+def stream_threads(state: AttributeDict) -> dict[str, object]:
     """`celery inspect stream_threads`: the connection threads alive in this worker."""
     registry = hosted_registry(state.consumer.app)
     return {"keys": registry.active_keys(), "count": registry.active_stream_count()}

@@ -16,7 +16,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from websockets.asyncio.server import serve
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
 
 from dhan.segments import InstrumentKey
 from dhan.simulator.book import PriceBook
@@ -182,14 +183,15 @@ class DhanSimulator(AccountAndOrderControls):
             await self.order_socket.close_all()
         self.rest.stop()
 
-    async def _route(self, ws) -> None:
+    async def _route(self, ws: ServerConnection) -> None:
         """One port, three of DhanHQ's sockets: `/twentydepth` is the depth feed,
         `/orderupdate` the order updates, anything else the market feed."""
+        assert ws.request is not None  # handlers run once the handshake is done
         path = ws.request.path.partition("?")[0]
         handlers = {DEPTH_PATH: self.depth.handle, ORDER_UPDATE_PATH: self.order_socket.handle}
         await handlers.get(path, self.feed.handle)(ws)
 
-    def _process_request(self, connection, request):
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Order-socket handshakes get HTTP 503 while tests keep that socket down."""
         path = request.path.partition("?")[0]
         if path == ORDER_UPDATE_PATH and self.order_socket.refusing():

@@ -1,6 +1,6 @@
 """manage.py load_instruments [PATH]: DhanHQ scrip-master CSV into Instrument rows."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from prices.instruments import SAMPLE_SCRIP_MASTER, ScripMasterError, load_scrip_master
 
@@ -10,10 +10,10 @@ MAX_REPORTED_SKIPS = 20
 class Command(BaseCommand):
     help = "Load DhanHQ's compact scrip master CSV (default: the bundled sample)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", nargs="?", default=str(SAMPLE_SCRIP_MASTER))
 
-    def handle(self, *args, path: str, **options):
+    def handle(self, *args: str, path: str, **options: object) -> None:
         try:
             report = load_scrip_master(path)
         except ScripMasterError as exc:

@@ -1,7 +1,7 @@
 """manage.py start_stream --type swing|longterm [--ids] [--symbols] [--keys] [--mode]"""
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from prices.deployment import current
 from streams.control import MarketClosedError, request_start
@@ -15,7 +15,7 @@ def _split(value: str | None) -> list[str]:
 class Command(BaseCommand):
     help = "Start (or mark wanted) the stream for a screener type and instruments."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--type", required=True, dest="screener_type")
         parser.add_argument("--ids", help="instrument ids, comma-separated")
         parser.add_argument("--symbols", help="trading symbols, comma-separated")
@@ -27,7 +27,17 @@ class Command(BaseCommand):
             help="if the market is closed, start the stream at the next open",
         )
 
-    def handle(self, *args, screener_type, ids, symbols, keys, mode, when_open, **options):
+    def handle(
+        self,
+        *args: str,
+        screener_type: str,
+        ids: str | None,
+        symbols: str | None,
+        keys: str | None,
+        mode: str | None,
+        when_open: bool,
+        **options: object,
+    ) -> None:
         try:
             id_list = [int(i) for i in _split(ids)]
         except ValueError:

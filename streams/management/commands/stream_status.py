@@ -2,8 +2,9 @@
 when the exchange holiday calendar does not cover this year."""
 
 import json
+from datetime import datetime
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from prices.calendar import coverage_warning
@@ -22,7 +23,7 @@ COLUMNS = (
 )
 
 
-def _row(stream: Stream, now, state: str) -> dict:
+def _row(stream: Stream, now: datetime, state: str) -> dict:
     beat = stream.last_heartbeat
     return {
         "key": stream.key,
@@ -46,10 +47,10 @@ def _row(stream: Stream, now, state: str) -> dict:
 class Command(BaseCommand):
     help = "Show every stream: key, state, instruments, heartbeat age, ticks, last error."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", dest="as_json")
 
-    def handle(self, *args, as_json: bool, **options):
+    def handle(self, *args: str, as_json: bool, **options: object) -> None:
         warning = coverage_warning()
         if warning:
             self.stderr.write(f"warning: {warning}")
