@@ -84,9 +84,11 @@ test: dev-venv system-deps lint compiled-decoder
 	$(PY) -m pytest -q -n 2
 
 # The tests that start no process (`e2e` marks those: daphne, Celery workers, run_web,
-# redis-server, the simulator as a process, Chromium), in under a minute.
+# redis-server, the simulator as a process, Chromium, manage.py commands), in under a
+# minute. They mostly wait on sockets and threads (a third of a core each): four workers,
+# each taking the next test when free.
 test-fast: dev-venv compiled-decoder
-	$(PY) -m pytest -q -n 2 -m "not e2e"
+	$(PY) -m pytest -q -n 4 --dist worksteal -m "not e2e"
 
 # The fault battery (also part of `make test`), printing each fault's recovery time.
 chaos: dev-venv system-deps

@@ -12,17 +12,17 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.browser import (  # the fixtures `browser` and `page`
+from tests.support.browser import (
     VIEWPORT,
     Complaints,
     Site,
-    browser_fixture,  # noqa: F401
     live_site,
-    page_fixture,  # noqa: F401
     screenshot,
     sign_in,
     until,
 )
+
+pytestmark = pytest.mark.e2e
 
 SIGNED_IN_PAGES = [
     "/screeners/swing",

@@ -12,16 +12,17 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, WebSocketRoute
 
-from tests.browser import (  # the fixture `browser`
+from tests.support.browser import (
     VIEWPORT,
     Site,
-    browser_fixture,  # noqa: F401
     live_site,
     screenshot,
     sign_in,
     until,
 )
-from tests.conftest import manage
+from tests.support.processes import manage
+
+pytestmark = pytest.mark.e2e
 
 STRIP = {"IDX_I:13", "IDX_I:25", "IDX_I:51"}  # the top bar's indices, on every page
 RELIANCE = "NSE_EQ:2885"

@@ -18,7 +18,7 @@ from accounts.models import BrokerAccount
 from dhan.simulator import DhanSimulator, SimulatorConfig
 from streams.kinds import ORDER_KIND
 from streams.models import Stream
-from tests.conftest import NOWHERE_API_URL
+from tests.support.processes import NOWHERE_API_URL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

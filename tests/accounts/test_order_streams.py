@@ -65,6 +65,7 @@ def test_saving_or_deleting_an_account_directly_starts_and_stops_nothing(root):
     assert wanted() == {key: "running"}  # nobody dropped it
 
 
+@pytest.mark.e2e
 def test_linking_in_the_full_stack_queues_the_order_socket_at_once(
     client, sim, settings, redis_url, monkeypatch
 ):

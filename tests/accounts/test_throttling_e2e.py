@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
 
-from tests.conftest import ManagedProcess, free_port, manage, manage_env, wait_for_port
+pytestmark = pytest.mark.e2e
 
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 LIMIT = 5  # LOGIN_FAILURE_LIMIT's default, set explicitly for the processes below
@@ -55,28 +54,16 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 @pytest.fixture
-def web_ports(tmp_path, processes, redis_url) -> list[int]:
-    env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'throttling.sqlite3'}",
-        REDIS_URL=redis_url,
+def web_ports(make_stack, redis_url) -> list[int]:
+    stack = make_stack(
+        redis_url=redis_url,
         DHANHQ_WS_ENABLED="false",
         LOGIN_FAILURE_LIMIT=str(LIMIT),
         LOGIN_LOCKOUT_MINUTES="15",
     )
-    manage("migrate", "--noinput", env=env)  # axes' tables included
-    create_alice = "from django.contrib.auth.models import User; User.objects.create_user("
-    manage("shell", "-c", create_alice + "'alice', password='pw-alice')", env=env)
-    ports = [free_port(), free_port()]
-    for i, port in enumerate(ports):
-        web = ManagedProcess(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "marketstream.asgi:application"],
-            env=env,
-            log=tmp_path / f"web{i}.log",
-        )  # fmt: skip
-        processes.append(web)
-        wait_for_port(port, process=web)
-    return ports
+    stack.prepare("migrate --noinput")  # axes' tables included
+    stack.create_user("alice", "pw-alice")
+    return [web.port for web in stack.daphnes(2)]
 
 
 def test_failures_on_two_web_processes_add_up_and_the_lockout_holds_on_both(web_ports):

@@ -22,10 +22,10 @@ from django.utils import timezone
 
 from alerts.evaluator import Evaluator
 from alerts.models import Alert, AlertEvent
-from prices.cache import Batch, LocalPriceStore
+from prices.cache import LocalPriceStore
+from tests.support.alerts import RELIANCE, evaluator, make, publish
 
 pytestmark = pytest.mark.django_db(transaction=True)
-RELIANCE = "NSE_EQ:2885"  # tick 0.10 in the bundled scrip master
 
 
 @pytest.fixture(autouse=True)
@@ -40,30 +40,9 @@ def alice():
     return User.objects.create_user("alice", email="alice@example.com", password="pw")
 
 
-def publish(prices: dict[str, float]) -> None:
-    """The feed's flush: the live and last-known prices in the cache."""
-    LocalPriceStore().write(Batch(prices=prices, message="{}"), ttl_seconds=30)
-
-
-def make(user, condition="crosses_up", value="1520", **extra) -> Alert:
-    client = Client()
-    client.force_login(user)
-    body = {"key": RELIANCE, "condition": condition, "value": value, **extra}
-    response = client.post("/api/v1/alerts", json.dumps(body), content_type="application/json")
-    assert response.status_code == 201, response.content
-    return Alert.objects.get(pk=response.json()["alert"]["id"])
-
-
 def catch_up() -> list[AlertEvent]:
     """A new evaluator's start: what it fires catching up."""
     return Evaluator(notify=lambda events: None, store=LocalPriceStore()).load()
-
-
-def evaluator(sent: list | None = None) -> Evaluator:
-    notified = sent if sent is not None else []
-    ev = Evaluator(notify=notified.extend, store=LocalPriceStore())
-    ev.load()
-    return ev
 
 
 def test_the_api_takes_a_session_or_a_token_and_shows_only_ones_own(alice, capsys):

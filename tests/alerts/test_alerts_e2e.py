@@ -7,67 +7,59 @@ fires again; a crossing that happened while no evaluator ran is caught up, once;
 from __future__ import annotations
 
 import json
-import sys
 import time
 import urllib.request
 from datetime import timedelta
 
 import pytest
-import redis
 from django.utils import timezone
 
 from dhan.segments import InstrumentKey
 from dhan.simulator import DhanSimulator, SimulatorConfig
-from tests.conftest import ManagedProcess, free_port, manage, manage_env, wait_for_port
-from tests.prices.test_fanout_e2e import sample_tick_sizes
+from tests.support.instruments import sample_tick_sizes
+from tests.support.processes import ManagedProcess, free_port
+from tests.support.stack import Stack
+from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.e2e
 RELIANCE = "NSE_EQ:2885"
-WORKER = ["-m", "celery", "-A", "marketstream", "worker", "-P", "threads", "-c", "4",
-          "--without-mingle", "--without-gossip"]  # fmt: skip
+WORKER_CONCURRENCY = 4
+# Waits poll this far apart: each poll of `judged` is a command, of `events` an API call.
+POLL_SECONDS = 0.2
 
 
-class Stack:
-    def __init__(self, tmp_path, processes, redis_url: str) -> None:
-        self.tmp, self.processes = tmp_path, processes
-        self.sim = DhanSimulator(
+class AlertStack(Stack):
+    """Redis, the simulator (RELIANCE pinned), daphne for the API, a worker that runs the
+    feed and evaluates nothing, and evaluator workers that come and go."""
+
+    def __init__(self, tmp_path, redis_url: str) -> None:
+        sim = DhanSimulator(
             SimulatorConfig(port=free_port(), rest_port=0, ticks_per_second=10, seed=5),
             tick_size=sample_tick_sizes(),
         ).start()
-        self.sim.prices.pin(InstrumentKey.parse(RELIANCE), 1500.0)
-        self.redis = redis.Redis.from_url(redis_url)
-        self.env = manage_env(
-            DATABASE_URL=f"sqlite:///{tmp_path / 'alerts.sqlite3'}",
-            REDIS_URL=redis_url,
-            DEV_MODE="true",
-            DHANHQ_FEED_URL=f"ws://127.0.0.1:{self.sim.port}",
-            DHANHQ_CLIENT_ID="1000000001",
-            DHANHQ_ACCESS_TOKEN="demo-token",
+        sim.prices.pin(InstrumentKey.parse(RELIANCE), 1500.0)
+        super().__init__(
+            tmp_path,
+            sim=sim,
+            redis_url=redis_url,
+            database="alerts.sqlite3",
             MARKETSTREAM_ENCRYPTION_KEY="Cq8fZ3mJzKQwz5tUq1S0mD3mYp2tG9bB8sWcQm7H6kU=",
         )
-        for command in ("migrate", "load_instruments"):
-            manage(command, env=self.env)
-        manage("shell", "-c", "from django.contrib.auth.models import User; "
-               "User.objects.create_user('alice', password='pw')", env=self.env)  # fmt: skip
-        self.token = manage("create_api_token", "--user", "alice", env=self.env).strip()
-        self.web_port = free_port()
-        web = self.start("web", ["-m", "daphne", "-b", "127.0.0.1", "-p", str(self.web_port),
-                                 "marketstream.asgi:application"])  # fmt: skip
-        wait_for_port(self.web_port, process=web)
-        # The feed runs in a worker that does not evaluate: evaluators come and go below.
-        self.start("feed", [*WORKER, "-Q", "streams,celery"], MARKETSTREAM_ALERT_EVALUATOR="false")
-        manage("start_stream", "--type", "swing", "--symbols", "RELIANCE", env=self.env)
         self.evaluators: list[ManagedProcess] = []
+        self.token = ""
 
-    def start(self, name: str, args: list[str], **env: str) -> ManagedProcess:
-        proc = ManagedProcess(
-            [sys.executable, *args], env={**self.env, **env}, log=self.tmp / f"{name}.log"
-        )
-        self.processes.append(proc)
-        return proc
+    def deploy(self) -> None:
+        self.prepare("migrate --noinput", "load_instruments")
+        self.create_user("alice", "pw")
+        self.token = self.manage("create_api_token", "--user", "alice").strip()
+        self.web_port = self.daphne("web").port
+        # The feed runs in a worker that does not evaluate: evaluators come and go below.
+        self.worker("feed", concurrency=WORKER_CONCURRENCY, MARKETSTREAM_ALERT_EVALUATOR="false")
+        self.manage("start_stream", "--type", "swing", "--symbols", "RELIANCE")
 
     def start_evaluator(self) -> ManagedProcess:
         name = f"evaluator{len(self.evaluators)}"
-        proc = self.start(name, [*WORKER, "-Q", "celery", "-n", f"{name}@%h"])
+        proc = self.worker(name, queues="celery", concurrency=WORKER_CONCURRENCY, node=name)
         self.evaluators.append(proc)
         return proc
 
@@ -96,7 +88,12 @@ class Stack:
     def price(self, price: float) -> None:
         """Move the market to `price` and wait until the feed has cached it."""
         self.sim.prices.pin(InstrumentKey.parse(RELIANCE), price)
-        until(lambda: float(self.redis.hget("ltp_last", RELIANCE) or 0) == price, 15, "price")
+        wait_until(
+            lambda: float(self.redis.hget("ltp_last", RELIANCE) or 0) == price,
+            timeout=15,
+            what="price",
+            interval=POLL_SECONDS,
+        )
 
     def judged(self, price: float) -> None:
         """Wait until the evaluator has judged `price` (its mark, kept in the database)."""
@@ -104,24 +101,19 @@ class Stack:
             "from alerts.models import EvaluatorMark as M; "
             f"m = M.objects.filter(key='{RELIANCE}').first(); print(m and m.price)"
         )
-        until(lambda: manage("shell", "-c", script, env=self.env).strip().endswith(str(price)),
-              20, f"the evaluator judging {price}")  # fmt: skip
-
-
-def until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        wait_until(
+            lambda: self.manage("shell", "-c", script).strip().endswith(str(price)),
+            timeout=20,
+            what=f"the evaluator judging {price}",
+            interval=POLL_SECONDS,
+        )
 
 
 @pytest.fixture
-def stack(tmp_path, processes, redis_url):
-    built = Stack(tmp_path, processes, redis_url)
-    yield built
-    built.sim.stop()
+def stack(tmp_path, redis_url):
+    with AlertStack(tmp_path, redis_url) as built:
+        built.deploy()
+        yield built
 
 
 def test_alerts_fire_once_survive_evaluator_restarts_and_catch_up(stack):
@@ -136,7 +128,9 @@ def test_alerts_fire_once_survive_evaluator_restarts_and_catch_up(stack):
     time.sleep(2.5)  # `expiring` expires
 
     stack.price(1530.0)  # a gap from below to above the level, in one tick
-    until(lambda: stack.events(once), 15, "the crossing fired")
+    wait_until(
+        lambda: stack.events(once), timeout=15, what="the crossing fired", interval=POLL_SECONDS
+    )
     time.sleep(2)
     assert [(e["previous_price"], e["price"]) for e in stack.events(once)] == [(1500.0, 1530.0)]
     assert len(stack.events(every)) == 1
@@ -146,7 +140,12 @@ def test_alerts_fire_once_survive_evaluator_restarts_and_catch_up(stack):
     time.sleep(4)  # past `every`'s cooldown
     stack.price(1490.0)
     stack.start_evaluator()  # catches up 1530 -> 1490, once; `once` is spent
-    until(lambda: len(stack.events(every)) == 2, 30, "the missed crossing caught up")
+    wait_until(
+        lambda: len(stack.events(every)) == 2,
+        timeout=30,
+        what="the missed crossing caught up",
+        interval=POLL_SECONDS,
+    )
     stack.judged(1490.0)
     time.sleep(2)
     moves = [(e["previous_price"], e["price"]) for e in stack.events(every)]  # newest first
@@ -155,7 +154,12 @@ def test_alerts_fire_once_survive_evaluator_restarts_and_catch_up(stack):
 
     time.sleep(3.5)  # the cooldown again
     stack.price(1525.0)
-    until(lambda: len(stack.events(every)) == 3, 15, "every_time firing again")
+    wait_until(
+        lambda: len(stack.events(every)) == 3,
+        timeout=15,
+        what="every_time firing again",
+        interval=POLL_SECONDS,
+    )
     time.sleep(2)
     assert len(stack.events(once)) == 1 and stack.events(expiring) == []
     statuses = {a["id"]: a["status"] for a in stack.api("GET", "/api/v1/alerts")["alerts"]}

@@ -24,8 +24,8 @@ from alerts.models import Alert, AlertEvent
 from alerts.service import AlertService, prices_of
 from alerts.tasks import deliver_webhook, webhook_body
 from prices.cache import Batch, LocalPriceStore
-from tests.alerts.test_alerts import RELIANCE, evaluator, make, publish
-from tests.conftest import wait_until
+from tests.support.alerts import RELIANCE, evaluator, make, publish
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TCS = "NSE_EQ:11536"

@@ -13,9 +13,9 @@ import pytest
 import redis
 
 from alerts.service import LEADER_KEY, LEADER_TTL_SECONDS, REFRESH_SECONDS, AlertService
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 LEAD_WAIT_SECONDS = 15.0  # a polling bound: a free lease is taken within a standby's retry
 # Released on a clean stop, the lock is free at once; left to lapse, it would be free no
 # sooner than this after the stop (its TTL less the time since its last renewal).

@@ -18,7 +18,7 @@ from django.test import Client
 from alerts.evaluator import Evaluator
 from alerts.models import Alert, AlertEvent
 from prices.cache import Batch, LocalPriceStore
-from tests.webhooks.receivers import FakeDNS, Receiver
+from tests.support.receivers import FakeDNS, Receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 RELIANCE = "NSE_EQ:2885"

@@ -10,93 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 
+import pytest
+
 from dhan.simulator import DhanSimulator
-from tests.conftest import ManagedProcess, RedisServer, manage
-from tests.prices.test_fanout_e2e import (  # noqa: F401 - make_stack is a fixture
-    SWING,
-    Client,
-    assert_only_its_keys_once_per_window,
-    make_stack,
-    sample_tick_sizes,
-    subscribed_keys,
-)
+from tests.support.battery import RECOVERY, Battery, finish
+from tests.support.fanout import SWING, subscribed_keys
+from tests.support.instruments import sample_tick_sizes
+from tests.support.processes import ManagedProcess, manage
+from tests.support.redis import RedisServer
 
+pytestmark = pytest.mark.e2e
 CYCLES = 200
-RECOVERY: dict[str, float] = {}
-
-
-def worker(env, tmp_path, name: str) -> ManagedProcess:
-    args = [sys.executable, "-m", "celery", "-A", "marketstream", "worker", "-Q"]
-    args += ["streams,celery", "-P", "threads", "-c", "6", "--without-mingle"]
-    args += ["--without-gossip", "-n", f"{name}@%h"]
-    return ManagedProcess(args, env=env, log=tmp_path / f"{name}.log")
-
-
-class Battery:
-    def __init__(self, env, ports, sim, server: RedisServer, keys: list[str]) -> None:
-        self.env, self.ports, self.sim, self.server, self.keys = env, ports, sim, server, keys
-        self.clients: list[Client] = []
-        self.tasks: list[asyncio.Task] = []
-        self.stop = asyncio.Event()
-
-    async def connect(self, port: int, name: str) -> Client:
-        client, ready = Client(name, port, self.keys), asyncio.Event()
-        self.clients.append(client)
-        self.tasks.append(asyncio.create_task(client.run(self.stop, ready)))
-        await asyncio.wait_for(ready.wait(), 20)
-        return client
-
-    async def new_upstream(self, timeout: float = 30) -> float:
-        """When the feed connected to the simulator again (windows in flight from before a
-        fault would otherwise look like recovery)."""
-        before = self.sim.connections_total
-        async with asyncio.timeout(timeout):
-            while self.sim.connections_total == before:
-                await asyncio.sleep(0.05)
-        return time.time()
-
-    async def recovered(
-        self, fault: str, since: float, clients=None, timeout=45, fresh_after: float = 0
-    ) -> float:
-        """Seconds from `since` until every (given) client has a window newer than it (and
-        than `fresh_after`)."""
-        fresh_after = max(since, fresh_after)
-        clients = clients or [
-            c for c, t in zip(self.clients, self.tasks, strict=True) if not t.done()
-        ]
-        async with asyncio.timeout(timeout):
-            while not all(any(u["ts"] > fresh_after for u in c.updates()) for c in clients):
-                await asyncio.sleep(0.05)
-        took = time.time() - since
-        RECOVERY[fault] = took
-        print(f"CHAOS {fault}: recovered in {took:.1f} s")
-        await asyncio.sleep(1)  # a few more windows before the next fault
-        return took
-
-    def owner_pid(self, key: str) -> int:
-        rows = {r["key"]: r for r in json_rows(self.env)}
-        return int(rows[key]["worker"].rsplit(":", 1)[1])
-
-    def leftovers(self) -> tuple[list, int, list]:
-        cache = self.server.client()
-        locks = cache.keys("market_stream:lock:*") + cache.keys("market_stream:connection:*")
-        return locks, self.sim.connection_count, stream_threads(self.server.url)
-
-
-def json_rows(env) -> list[dict]:
-    import json
-
-    return json.loads(manage("stream_status", "--json", env=env))
-
-
-def stream_threads(url: str) -> list[str]:
-    from celery import Celery
-
-    replies = Celery(broker=url).control.broadcast("stream_threads", reply=True, timeout=1)
-    return [k for reply in replies for result in reply.values() for k in result["keys"]]
 
 
 CYCLE_SCRIPT = f"""
@@ -166,19 +92,18 @@ async def cycle_streams(b: Battery) -> None:
     await b.recovered(f"{CYCLES} start/stop cycles", time.time())
 
 
-async def test_each_fault_is_survived_and_the_invariants_hold(make_stack, processes, tmp_path):  # noqa: F811
+async def test_each_fault_is_survived_and_the_invariants_hold(price_stack, tmp_path):
     (tmp_path / "redis").mkdir()
     server = RedisServer(tmp_path / "redis")  # its own: restarted and paused here
     try:
-        env, ports, sim, webs = make_stack(
+        stack = price_stack(
             2,
             redis_url=server.url,
             DHANHQ_WATCHDOG_SILENCE_SECONDS="3",
             DHANHQ_RECONNECT_MAX_DELAY_SECONDS="1",
         )
-        workers = [p for p in processes if "celery" in p.proc.args]
-        workers.append(worker(env, tmp_path, "second"))
-        processes.append(workers[-1])
+        env, ports, sim, webs = stack.env, stack.ports, stack.sim, stack.webs
+        workers = [*stack.workers, stack.worker("second", node="second")]
         key = manage("start_stream", "--type", "swing", "--symbols", ",".join(SWING), env=env)
         b = Battery(env, ports, sim, server, await subscribed_keys(sim, 6))
         for i, port in enumerate(ports):
@@ -186,8 +111,7 @@ async def test_each_fault_is_survived_and_the_invariants_hold(make_stack, proces
         await b.recovered("start", time.time())
 
         await kill_a_worker(b, workers, key.strip())
-        workers.append(worker(env, tmp_path, "replacement"))
-        processes.append(workers[-1])
+        workers.append(stack.worker("replacement", node="replacement"))
         await kill_a_web_process(b, webs)
         await restart_redis(b)
         await pause_redis(b)
@@ -200,22 +124,3 @@ async def test_each_fault_is_survived_and_the_invariants_hold(make_stack, proces
             b.sim.stop()  # the restarted one (the fixture stops the first)
         server.stop()
     print("CHAOS summary: " + ", ".join(f"{f} {t:.1f} s" for f, t in RECOVERY.items()))
-
-
-async def finish(b: Battery) -> None:
-    """Stop everything; nothing left behind; every client's messages kept the invariants,
-    and the live ones ended on the latest value."""
-    await asyncio.to_thread(manage, "stop_stream", "--all", env=b.env)
-    async with asyncio.timeout(30):
-        while b.leftovers() != ([], 0, []):
-            await asyncio.sleep(0.2)
-    await asyncio.sleep(1.5)  # the last flush's window goes out
-    b.stop.set()
-    await asyncio.gather(*b.tasks)
-    last_known = b.server.client().hgetall("ltp_last")
-    for client, task in zip(b.clients, b.tasks, strict=True):
-        assert_only_its_keys_once_per_window(client)
-        if client.name != "web0":  # web0's process was killed under it
-            assert not task.exception()
-            for k in b.keys:
-                assert client.last[k] == float(last_known[k.encode()]), (client.name, k)

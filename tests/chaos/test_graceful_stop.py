@@ -12,16 +12,14 @@ import asyncio
 import signal
 import time
 
+import pytest
 from celery import Celery
 
-from tests.chaos.test_faults import (  # noqa: F401 - make_stack is a fixture
-    Battery,
-    finish,
-    make_stack,
-    worker,
-)
-from tests.conftest import manage
-from tests.prices.test_fanout_e2e import SWING, WINDOW_MS, subscribed_keys
+from tests.support.battery import Battery, finish
+from tests.support.fanout import SWING, WINDOW_MS, subscribed_keys
+from tests.support.processes import manage
+
+pytestmark = pytest.mark.e2e
 
 HANDOVER_BOUND_SECONDS = 3.0  # the issue's: prices flow again within this of the stop
 
@@ -43,21 +41,18 @@ async def most_sockets(sim, stop: asyncio.Event) -> int:
 
 
 async def test_a_graceful_worker_stop_hands_the_stream_over_within_3_s(
-    make_stack,  # noqa: F811
-    processes,
-    tmp_path,
+    price_stack,
     redis_server,
     redis_url,
 ):
-    env, ports, sim, _webs = make_stack(
+    stack = price_stack(
         2,
         redis_url=redis_url,
         DHANHQ_WATCHDOG_SILENCE_SECONDS="3",
         DHANHQ_RECONNECT_MAX_DELAY_SECONDS="1",
     )
-    workers = [p for p in processes if "celery" in p.proc.args]
-    workers.append(worker(env, tmp_path, "second"))
-    processes.append(workers[-1])
+    env, ports, sim = stack.env, stack.ports, stack.sim
+    workers = [*stack.workers, stack.worker("second", node="second")]
     await two_workers_ready(redis_url)
     key = manage("start_stream", "--type", "swing", "--symbols", ",".join(SWING), env=env)
     b = Battery(env, ports, sim, redis_server, await subscribed_keys(sim, 6))

@@ -14,14 +14,19 @@ import signal
 import time
 import urllib.request
 
-from tests.chaos.test_faults import Battery, make_stack  # noqa: F401 - make_stack is a fixture
-from tests.conftest import RedisServer, manage
-from tests.prices.test_fanout_e2e import (
+import pytest
+
+from tests.support.battery import Battery
+from tests.support.fanout import (
     SWING,
     assert_only_its_keys_once_per_window,
     stop_streams_and_clients,
     subscribed_keys,
 )
+from tests.support.processes import manage
+from tests.support.redis import RedisServer
+
+pytestmark = pytest.mark.e2e
 
 HANG_SECONDS = 15.0
 HEALTH_BOUND_SECONDS = 2.0  # the bounds
@@ -57,13 +62,14 @@ async def ask_through_the_hang(port: int, until: float) -> tuple[list[dict], lis
 
 
 async def test_a_hung_redis_costs_health_and_the_page_seconds_not_the_hang(
-    make_stack,  # noqa: F811
+    price_stack,
     tmp_path,
 ):
     (tmp_path / "redis").mkdir()
     server = RedisServer(tmp_path / "redis")  # its own: stopped here
     try:
-        env, (port,), sim, _ = make_stack(1, redis_url=server.url)
+        stack = price_stack(1, redis_url=server.url)
+        env, (port,), sim = stack.env, stack.ports, stack.sim
         manage("start_stream", "--type", "swing", "--symbols", ",".join(SWING), env=env)
         b = Battery(env, [port], sim, server, await subscribed_keys(sim, 6))
         await b.connect(port, "web0")

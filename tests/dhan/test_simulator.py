@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import dhanhq
 import pytest
@@ -15,25 +14,8 @@ from dhan.errors import FeedAuthError, FeedRateLimitedError
 from dhan.packets import PrevClose, Ticker
 from dhan.requests import FeedMode
 from dhan.segments import InstrumentKey
-
-
-def in_thread(fn):
-    """The SDK sets and runs its own event loop: keep it off the test's thread."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["result"] = fn()
-        except BaseException as exc:  # handed back to the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(30)
-    assert not thread.is_alive(), "SDK call hung"
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+from tests.support.sdk import in_thread
+from tests.support.waiting import wait_until
 
 
 def on_grid(price: str, tick: str = "0.05") -> bool:
@@ -73,8 +55,12 @@ def test_official_sdk_subscribes_in_all_three_modes_and_decodes(
     full = by_type["Full Data"][0]
     assert len(full["depth"]) == 5 and on_grid(full["depth"][0]["bid_price"])
     assert all(on_grid(d["LTP"]) for d in by_type["Ticker Data"] + by_type["Quote Data"])
-    seen = [r for _, r in simulator.requests if isinstance(r, dict)]
-    assert {r["RequestCode"] for r in seen} >= {15, 17, 21, 12}
+
+    def request_codes() -> set[int]:
+        return {r["RequestCode"] for _, r in simulator.requests if isinstance(r, dict)}
+
+    # The disconnect (12) reaches the simulator's thread after close_connection returns.
+    wait_until(lambda: request_codes() >= {15, 17, 21, 12}, timeout=5, what="requests 15-21, 12")
 
 
 def test_official_sdk_rest_ticker_data_against_simulator(simulator, sim_credentials):

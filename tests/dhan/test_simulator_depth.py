@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from dhan.decoder import Decoder
 from dhan.depth import DepthDisconnect, DepthSide, decode_depth, depth_messages
 from dhan.segments import InstrumentKey
-from tests.dhan.test_simulator import in_thread
+from tests.support.sdk import in_thread
 
 RELIANCE = InstrumentKey.parse("NSE_EQ:2885")
 TCS = InstrumentKey.parse("NSE_EQ:11536")

@@ -21,7 +21,7 @@ from dhan.depth import DepthDisconnect, decode_depth
 from dhan.errors import FeedAuthError
 from dhan.segments import InstrumentKey
 from dhan.simulator import DEMO_ACCESS_TOKEN, DEMO_CLIENT_ID, DhanSimulator, SimulatorConfig
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 OTHER_CLIENT_ID, OTHER_TOKEN = "1000000002", "second-token"
 RELIANCE = InstrumentKey.parse("NSE_EQ:2885")

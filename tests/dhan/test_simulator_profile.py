@@ -16,7 +16,7 @@ from dhanhq import DhanContext, dhanhq
 
 from dhan.rest import DhanBusy, DhanRest, DhanUnreachable, TokenRefused
 from dhan.simulator import DEMO_ACCESS_TOKEN, DEMO_CLIENT_ID, DhanSimulator, SimulatorConfig
-from tests.conftest import NOWHERE_API_URL
+from tests.support.processes import NOWHERE_API_URL
 
 OTHER_CLIENT, OTHER_TOKEN = "1100000002", "other-token-Qm81.Zx-0123456789"
 PROFILE_FIELDS = {

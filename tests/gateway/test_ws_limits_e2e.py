@@ -8,59 +8,22 @@ address; a body over the upload limit is 413 JSON under /api/."""
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import json
 import ssl
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import websockets
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from tests.conftest import ManagedProcess, free_port, manage, manage_env, wait_for_port
+from tests.support.certificates import self_signed
+from tests.support.processes import free_port, wait_for_port
+from tests.support.stack import Stack
 
+pytestmark = pytest.mark.e2e
 CAP = 3
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A key and a certificate for 127.0.0.1 (the certificate is its own CA)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_path, cert_path = directory / "key.pem", directory / "cert.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return key_path, cert_path
 
 
 @dataclass(frozen=True)
@@ -75,25 +38,19 @@ def daphne(tmp_path_factory) -> Iterator[Daphne]:
     """One daphne for the module, plain and TLS: sockets per address capped at CAP, behind
     a 'proxy' that sends X-Forwarded-For (clients without it count by their own address)."""
     tmp = tmp_path_factory.mktemp("ws-limits")
-    env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
+    with Stack(
+        tmp,
         DHANHQ_WS_ENABLED="false",
         WS_MAX_CONNECTIONS_PER_IP=str(CAP),
         RATELIMIT_IP_META_KEY="HTTP_X_FORWARDED_FOR",
-    )
-    manage("migrate", env=env)
-    port, tls_port = free_port(), free_port()
-    key, cert = self_signed_certificate(tmp)
-    tls_endpoint = f"ssl:{tls_port}:privateKey={key}:certKey={cert}:interface=127.0.0.1"
-    args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    args += ["-e", tls_endpoint, "marketstream.asgi:application"]
-    web = ManagedProcess(args, env=env, log=tmp / "web.log")
-    try:
-        wait_for_port(port, process=web)
+    ) as stack:
+        stack.prepare("migrate --noinput")
+        tls_port = free_port()
+        cert, key = self_signed("127.0.0.1", tmp)
+        tls_endpoint = f"ssl:{tls_port}:privateKey={key}:certKey={cert}:interface=127.0.0.1"
+        web = stack.daphne(endpoints=(tls_endpoint,))
         wait_for_port(tls_port, process=web)
-        yield Daphne(port, tls_port, ssl.create_default_context(cafile=cert))
-    finally:
-        web.stop()
+        yield Daphne(web.port, tls_port, ssl.create_default_context(cafile=cert))
 
 
 @pytest.fixture(scope="module")

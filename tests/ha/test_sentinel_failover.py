@@ -6,25 +6,29 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.conftest import manage
-from tests.ha.cluster import SentinelCluster
-from tests.prices.test_fanout_e2e import (  # noqa: F401 - make_stack is a fixture
+import pytest
+
+from tests.support.fanout import (
     SWING,
     Client,
     assert_only_its_keys_once_per_window,
-    make_stack,
     stop_streams_and_clients,
     subscribed_keys,
 )
+from tests.support.processes import manage
+from tests.support.redis import SentinelCluster
+
+pytestmark = pytest.mark.e2e
 
 
-async def test_a_client_gets_the_next_price_after_the_master_is_killed(make_stack, tmp_path):  # noqa: F811
+async def test_a_client_gets_the_next_price_after_the_master_is_killed(price_stack, tmp_path):
     (tmp_path / "ha").mkdir()
     cluster = SentinelCluster(tmp_path / "ha")
     try:
-        env, (web,), sim, _ = make_stack(
+        stack = price_stack(
             1, redis_url="redis://not-used-with-sentinels", REDIS_SENTINELS=cluster.sentinels
         )
+        env, (web,), sim = stack.env, stack.ports, stack.sim
         manage("start_stream", "--type", "swing", "--symbols", ",".join(SWING), env=env)
         keys = await subscribed_keys(sim, 6)
         client = Client("a", web, keys)

@@ -3,13 +3,14 @@ Django's debug page, which would print settings (the Redis URL and its password)
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
-from tests.conftest import ROOT, ManagedProcess, free_port, manage_env, wait_for_port
+import pytest
 
+from tests.support.processes import free_port, manage, manage_env
+
+pytestmark = pytest.mark.e2e
 PASSWORD = "redis-pw-never-shown"
 
 
@@ -24,31 +25,15 @@ def fetch(url: str) -> tuple[int, str]:
 def test_debug_is_off_unless_asked_for():
     show = "from django.conf import settings; print(settings.DEBUG)"
     for env, expected in ((manage_env(), "False"), (manage_env(DJANGO_DEBUG="true"), "True")):
-        done = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-v", "0", "-c", show],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        assert done.stdout.strip() == expected
+        assert manage("shell", "-v", "0", "-c", show, env=env, timeout=60).strip() == expected
 
 
-def test_errors_get_no_debug_page_without_django_debug(tmp_path, processes):
-    port = free_port()
-    env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}",  # every query fails
-        REDIS_URL=f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0",
+def test_errors_get_no_debug_page_without_django_debug(make_stack):
+    stack = make_stack(
+        database="never-migrated.sqlite3",  # every query fails
+        redis_url=f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0",
     )
-    web = ManagedProcess(
-        [sys.executable, "-m", "daphne", "-p", str(port), "marketstream.asgi:application"],
-        env=env,
-        log=tmp_path / "web.log",
-    )
-    processes.append(web)
-    wait_for_port(port)
+    port = stack.daphne().port
     for path, status in (("/screeners/swing", 500), ("/no/such/page", 404)):
         code, body = fetch(f"http://127.0.0.1:{port}{path}")
         assert code == status, body[:500]

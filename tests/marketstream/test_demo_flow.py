@@ -1,19 +1,16 @@
 """The embedded demo as `make run` starts it: simulator and daphne as real processes."""
 
 import json
-import sys
 import time
 import urllib.request
 from decimal import Decimal
 
-from tests.conftest import (
-    ManagedProcess,
-    free_port,
-    manage,
-    manage_env,
-    simulator_args,
-    wait_for_port,
-)
+import pytest
+
+from tests.support.processes import free_port
+from tests.support.stack import SimulatorAddress, Web
+
+pytestmark = pytest.mark.e2e
 
 
 def get_json(url: str) -> dict:
@@ -21,34 +18,14 @@ def get_json(url: str) -> dict:
         return json.loads(response.read())
 
 
-def test_embedded_demo_serves_prices_that_change_within_seconds(tmp_path, processes):
-    sim_port, rest_port, web_port = free_port(), free_port(), free_port()
-    env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-        DEV_MODE="true",
-        DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}",
-        DHANHQ_API_URL=f"http://127.0.0.1:{rest_port}/v2",
-        DHANHQ_CLIENT_ID="1000000001",
-        DHANHQ_ACCESS_TOKEN="demo-token",
-    )
-    manage("migrate", "--noinput", env=env)
-    manage("load_instruments", env=env)
-    manage("load_screeners", env=env)
-    sim = ManagedProcess(
-        simulator_args(sim_port, rest_port, rate=5), env=env, log=tmp_path / "sim.log"
-    )
-    processes.append(sim)
-    wait_for_port(sim_port, process=sim)
+def test_embedded_demo_serves_prices_that_change_within_seconds(make_stack):
+    stack = make_stack(sim=SimulatorAddress.free(), rest=True, database="demo.sqlite3")
+    stack.prepare()
+    stack.simulator_process(rate=5)
+    web_port = free_port()  # each run_web in turn, as a restarted demo
 
-    def serve(log: str) -> ManagedProcess:
-        web = ManagedProcess(
-            [sys.executable, "manage.py", "run_web", "--port", str(web_port), "--demo-streams"],
-            env=env,
-            log=tmp_path / log,
-        )
-        processes.append(web)
-        wait_for_port(web_port, process=web)
-        return web
+    def serve(name: str) -> Web:
+        return stack.run_web(name, port=web_port, demo_streams=True)
 
     def prices_seen() -> list[float]:
         """RELIANCE's price until it has changed, for at most 20 s."""
@@ -62,7 +39,7 @@ def test_embedded_demo_serves_prices_that_change_within_seconds(tmp_path, proces
             time.sleep(0.3)
         return seen
 
-    web = serve("web.log")
+    web = serve("web")
     seen = prices_seen()
     assert len(set(seen)) >= 2, f"price did not change: {seen}\n{web.output()[-3000:]}"
     assert all(Decimal(repr(p)) % Decimal("0.1") == 0 for p in seen)  # RELIANCE: tick 0.10
@@ -72,11 +49,11 @@ def test_embedded_demo_serves_prices_that_change_within_seconds(tmp_path, proces
 
     # A crash leaves the streams "running" in the database; the next start ends and
     # restarts them at once instead of waiting for their heartbeat to go stale (60 s).
-    web = serve("web2.log")
+    web = serve("web2")
     assert len(set(prices_seen())) >= 2
     web.proc.kill()
     web.proc.wait(10)
-    web = serve("web3.log")
+    web = serve("web3")
     seen = prices_seen()
     assert len(set(seen)) >= 2, f"no prices after a crash: {seen}\n{web.output()[-3000:]}"
     assert "3 streams left running by an earlier process" in web.output()

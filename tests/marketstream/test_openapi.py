@@ -12,15 +12,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import (
-    ManagedProcess,
-    free_port,
-    manage,
-    manage_env,
-    simulator_args,
-    wait_for_port,
-    wait_until,
-)
+import pytest
+
+from tests.support.stack import SimulatorAddress
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
 
 CHECKS = (
     "not_a_server_error,response_schema_conformance,status_code_conformance,"
@@ -33,40 +30,22 @@ def get_json(url: str) -> dict:
         return json.loads(response.read())
 
 
-def test_the_description_covers_the_contract_and_holds_under_schemathesis(tmp_path, processes):
-    sim_port, rest_port, web_port = free_port(), free_port(), free_port()
-    env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'api.sqlite3'}",
-        DEV_MODE="true",
-        DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}",
-        DHANHQ_API_URL=f"http://127.0.0.1:{rest_port}/v2",
-        DHANHQ_CLIENT_ID="1000000001",
-        DHANHQ_ACCESS_TOKEN="demo-token",
+def test_the_description_covers_the_contract_and_holds_under_schemathesis(make_stack, tmp_path):
+    stack = make_stack(
+        sim=SimulatorAddress.free(),
+        rest=True,
+        database="api.sqlite3",
         DHANHQ_WS_MODE="full",  # quotes and 5-level books to describe
         API_RATE_LIMIT_PER_IP="",  # the fuzzer is one client sending thousands of requests
         API_RATE_LIMIT_PER_USER="",
     )
-    for command in ("migrate", "load_instruments", "load_screeners"):
-        manage(command, env=env)
-    manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth.models import User; "
-        "User.objects.create_user('fuzz', password='fuzz-password-1')",
-        env=env,
-    )
-    token = manage("create_api_token", "--user", "fuzz", env=env).strip().split()[-1]
-    sim = ManagedProcess(simulator_args(sim_port, rest_port, rate=5), env=env, log=tmp_path / "s")
-    processes.append(sim)
-    wait_for_port(sim_port, process=sim)
-    web = ManagedProcess(
-        [sys.executable, "manage.py", "run_web", "--port", str(web_port), "--demo-streams"],
-        env=env,
-        log=tmp_path / "web.log",
-    )
-    processes.append(web)
-    wait_for_port(web_port, process=web)
-    base = f"http://127.0.0.1:{web_port}/api/v1"
+    env = stack.env
+    stack.prepare()
+    stack.create_user("fuzz", "fuzz-password-1")
+    token = stack.manage("create_api_token", "--user", "fuzz").strip().split()[-1]
+    stack.simulator_process(rate=5)
+    web = stack.run_web(demo_streams=True)
+    base = f"{web.url}/api/v1"
     wait_until(lambda: get_json(f"{base}/quotes?keys=NSE_EQ:2885")["quotes"], what="quotes cached")
 
     paths = set(get_json(f"{base}/openapi.json")["paths"])

@@ -9,13 +9,12 @@ import json
 import re
 import secrets
 import subprocess
-import sys
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from tests.conftest import ROOT
+from tests.support import processes
 
 SHOW = (
     "from django.test import Client; import json; "
@@ -26,12 +25,9 @@ SHOW = (
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     """manage.py with ONLY these variables (and PATH): what an operator would set."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
+    return processes.run_manage(
+        *args,
         env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "marketstream.settings", **env},
-        capture_output=True,
-        text=True,
         timeout=60,
     )
 
@@ -45,6 +41,7 @@ def production_env(**extra: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS"])
 def test_debug_off_refuses_to_start_without_its_settings(missing):
     env = production_env()
@@ -54,6 +51,7 @@ def test_debug_off_refuses_to_start_without_its_settings(missing):
     assert f"{missing} is not set" in done.stderr
 
 
+@pytest.mark.e2e
 def test_the_published_development_key_is_refused():
     from django.conf import settings
 
@@ -62,6 +60,7 @@ def test_the_published_development_key_is_refused():
     assert run_manage("check", DJANGO_DEBUG="true").returncode == 0  # development: fine
 
 
+@pytest.mark.e2e
 def test_check_deploy_is_clean_with_only_the_three_settings():
     done = run_manage("check", "--deploy", "--fail-level", "WARNING", **production_env())
     assert done.returncode == 0, done.stdout + done.stderr
@@ -75,6 +74,7 @@ def show(secure: bool, headers: dict | None = None, **env: str) -> dict:
     return json.loads(done.stdout)
 
 
+@pytest.mark.e2e
 def test_https_by_default_redirects_and_sends_hsts():
     plain = show(False)
     assert plain["status"] == 301
@@ -82,6 +82,7 @@ def test_https_by_default_redirects_and_sends_hsts():
     assert "max-age=31536000" in show(True)["headers"]["Strict-Transport-Security"]
 
 
+@pytest.mark.e2e
 def test_behind_a_tls_proxy_its_header_is_trusted_and_it_redirects():
     forwarded = show(False, {"headers": {"X-Forwarded-Proto": "https"}}, DJANGO_HTTPS="proxy")
     assert forwarded["status"] == 404  # served (a page that does not exist), not redirected

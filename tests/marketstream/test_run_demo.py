@@ -11,8 +11,12 @@ import time
 import urllib.request
 
 import psutil
+import pytest
 
-from tests.conftest import ROOT, free_port, manage_env, wait_until
+from tests.support.processes import ROOT, free_port, manage_env
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
 
 
 def ports() -> tuple[int, int]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter
@@ -20,13 +18,20 @@ from cryptography.fernet import Fernet
 from dhanhq import DhanContext, dhanhq
 
 from dhan.simulator import DhanSimulator, SimulatorConfig
-from tests.conftest import ROOT, ManagedProcess, free_port, manage, manage_env, wait_for_port
+from tests.support.processes import free_port, manage, run_manage
+from tests.support.stack import Stack
+from tests.support.waiting import wait_until_async
+
+pytestmark = pytest.mark.e2e
 
 ACCOUNTS = {  # user -> (client id, access token)
     "alice": ("1100000001", "alice-token-Zx81.Qp-0123456789abcdef"),
     "bob": ("1100000002", "bob-token-Yw72.Rq-fedcba9876543210"),
 }
 TOKENS = [token for _, token in ACCOUNTS.values()]
+# Waits poll in a thread (HTTP), this far apart: two API reads a poll stay under the
+# per-user rate limit (600 a minute).
+POLL_SECONDS = 0.2
 
 
 def sdk(sim: DhanSimulator, user: str) -> dhanhq:
@@ -64,58 +69,41 @@ print(session.session_key)
 """
 
 
-class Stack:
-    """The deployment: the simulator in this process, the rest as real processes."""
+class OrderStack(Stack):
+    """The deployment: the simulator in this process, the rest as real processes; two
+    users, each with a broker account and a signed-in session."""
 
-    def __init__(self, tmp_path, processes, redis_url: str) -> None:
+    def __init__(self, tmp_path, redis_url: str) -> None:
         accounts = dict(ACCOUNTS.values())
-        self.sim = DhanSimulator(
-            SimulatorConfig(port=free_port(), rest_port=0, accounts=accounts, seed=3)
-        ).start()
-        self.db = tmp_path / "orders.sqlite3"
-        self.logs = []
-        self.env = manage_env(
-            DATABASE_URL=f"sqlite:///{self.db}",
-            REDIS_URL=redis_url,
-            DEV_MODE="true",
-            DHANHQ_FEED_URL=f"ws://127.0.0.1:{self.sim.port}",
-            DHANHQ_ORDER_FEED_URL=f"ws://127.0.0.1:{self.sim.port}/orderupdate",
-            DHANHQ_API_URL=f"http://127.0.0.1:{self.sim.rest_port}/v2",
-            DHANHQ_CLIENT_ID="1000000001",
-            DHANHQ_ACCESS_TOKEN="demo-token",
+        super().__init__(
+            tmp_path,
+            sim=DhanSimulator(
+                SimulatorConfig(port=free_port(), rest_port=0, accounts=accounts, seed=3)
+            ).start(),
+            redis_url=redis_url,
+            rest=True,
+            database="orders.sqlite3",
             DHANHQ_RECONNECT_MAX_DELAY_SECONDS="2",
             MARKETSTREAM_ENCRYPTION_KEY=Fernet.generate_key().decode(),
             LOG_LEVEL="DEBUG",
         )
-        manage("migrate", "--noinput", env=self.env)
-        self.sessions = {}
+        self.logs: list[str] = []
+        self.sessions: dict[str, str] = {}
+
+    def deploy(self) -> None:
+        self.manage("migrate", "--noinput")
         for name in ACCOUNTS:
-            manage(
-                "shell",
-                "-c",
-                f"from django.contrib.auth.models import User; "
-                f"User.objects.create_user('{name}', password='pw-{name}')",
-                env=self.env,
-            )
+            self.create_user(name, f"pw-{name}")
             self.sessions[name] = self.session(name)
-        self.worker = self._start(processes, tmp_path, "worker", [
-            "-m", "celery", "-A", "marketstream", "worker", "-Q", "streams,celery",
-            "-P", "threads", "-c", "6", "--without-mingle", "--without-gossip",
-        ])  # fmt: skip
-        self.ports = [free_port(), free_port()]
-        for i, port in enumerate(self.ports):
-            web = self._start(processes, tmp_path, f"web{i}", [
-                "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                "marketstream.asgi:application",
-            ])  # fmt: skip
-            wait_for_port(port, process=web)
+        self.worker()
+        self.daphnes(2)
         for name, (client_id, token) in ACCOUNTS.items():  # the token on stdin, not argv
-            done = subprocess.run(
-                [sys.executable, "manage.py", "add_broker_account", "--user", name,
-                 "--client-id", client_id],
-                input=token + "\n", cwd=ROOT, env=self.env, capture_output=True, text=True,
+            done = run_manage(
+                *("add_broker_account", "--user", name, "--client-id", client_id),
+                env=self.env,
+                stdin=token + "\n",
                 timeout=60,
-            )  # fmt: skip
+            )
             assert done.returncode == 0, done.stderr
             self.logs.append(done.stdout + done.stderr)
 
@@ -123,12 +111,6 @@ class Stack:
         """A signed-in session's key for user `name` (the shell's last line of output)."""
         out = manage("shell", "-c", SESSION_SCRIPT.format(name=name), env=self.env)
         return out.strip().splitlines()[-1]
-
-    def _start(self, processes, tmp_path, name: str, args: list[str]) -> ManagedProcess:
-        proc = ManagedProcess([sys.executable, *args], env=self.env, log=tmp_path / f"{name}.log")
-        processes.append(proc)
-        self.logs.append(proc)
-        return proc
 
     def get(self, path: str, *, user: str | None = None, port: int | None = None):
         request = urllib.request.Request(f"http://127.0.0.1:{port or self.ports[0]}{path}")
@@ -141,20 +123,21 @@ class Stack:
             return exc.code, exc.read().decode()
 
     def all_logs(self) -> str:
-        return "\n".join(p if isinstance(p, str) else p.output() for p in self.logs)
+        """What the commands and every process printed."""
+        return "\n".join([*self.logs, *(p.output() for p in self.processes)])
 
 
 @pytest.fixture
-def stack(tmp_path, processes, redis_url):
-    built = Stack(tmp_path, processes, redis_url)
-    yield built
-    built.sim.stop()
+def stack(tmp_path, redis_url):
+    with OrderStack(tmp_path, redis_url) as built:
+        built.deploy()
+        yield built
 
 
 class Browser:
     """One signed-in tab on one web process, listening to its user's orders."""
 
-    def __init__(self, stack: Stack, user: str, port: int) -> None:
+    def __init__(self, stack: OrderStack, user: str, port: int) -> None:
         self.stack, self.user, self.port = stack, user, port
         self.updates: list[dict] = []
         self.messages: list[dict] = []
@@ -182,16 +165,9 @@ class Browser:
         return {u["order"]["order_no"] for u in self.updates}
 
 
-async def until(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := await asyncio.to_thread(predicate):
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-async def browsers(stack: Stack, stop: asyncio.Event) -> tuple[list[Browser], list[asyncio.Task]]:
+async def browsers(
+    stack: OrderStack, stop: asyncio.Event
+) -> tuple[list[Browser], list[asyncio.Task]]:
     web1, web2 = stack.ports
     tabs = [
         Browser(stack, "alice", web1),
@@ -208,27 +184,41 @@ async def browsers(stack: Stack, stop: asyncio.Event) -> tuple[list[Browser], li
     return tabs, tasks
 
 
-def final_statuses(stack: Stack, user: str) -> dict[str, str]:
+def final_statuses(stack: OrderStack, user: str) -> dict[str, str]:
     status, body = stack.get("/api/v1/orders", user=user)
     assert status == 200
     return {o["order_no"]: o["status"] for o in json.loads(body)["orders"]}
 
 
 async def test_orders_reach_only_their_owner_each_event_once(stack):
-    await until(lambda: stack.sim.order_socket_count == 2, timeout=30, what="2 order sockets")
+    await wait_until_async(
+        lambda: stack.sim.order_socket_count == 2,
+        timeout=30,
+        what="2 order sockets",
+        interval=POLL_SECONDS,
+        in_thread=True,
+    )
     stop = asyncio.Event()
     tabs, tasks = await browsers(stack, stop)
     alice_orders = {place(stack.sim, "alice"), place(stack.sim, "alice", quantity=2000)}
     bob_orders = {place(stack.sim, "bob")}
-    await until(
+    await wait_until_async(
         lambda: (
             set(final_statuses(stack, "alice").values()) == {"TRADED"}
             and len(final_statuses(stack, "alice")) == 2
         ),
         timeout=30,
         what="alice's orders traded",
+        interval=POLL_SECONDS,
+        in_thread=True,
     )
-    await until(lambda: all(t.updates for t in tabs), timeout=10, what="updates")
+    await wait_until_async(
+        lambda: all(t.updates for t in tabs),
+        timeout=10,
+        what="updates",
+        interval=POLL_SECONDS,
+        in_thread=True,
+    )
     await asyncio.sleep(1.5)
     stop.set()
     await asyncio.gather(*tasks)
@@ -280,26 +270,45 @@ async def test_orders_reach_only_their_owner_each_event_once(stack):
 
 
 async def test_the_order_socket_away_for_20_s_loses_nothing_and_repeats_nothing(stack):
-    await until(lambda: stack.sim.order_socket_count == 2, timeout=30, what="2 order sockets")
+    await wait_until_async(
+        lambda: stack.sim.order_socket_count == 2,
+        timeout=30,
+        what="2 order sockets",
+        interval=POLL_SECONDS,
+        in_thread=True,
+    )
     stop = asyncio.Event()
     tabs, tasks = await browsers(stack, stop)
     placed = {place(stack.sim, "alice")}
-    await until(lambda: final_statuses(stack, "alice").get(next(iter(placed))) == "TRADED",
-                timeout=20, what="the first order traded")  # fmt: skip
+    await wait_until_async(
+        lambda: final_statuses(stack, "alice").get(next(iter(placed))) == "TRADED",
+        timeout=20,
+        what="the first order traded",
+        interval=POLL_SECONDS,
+        in_thread=True,
+    )
     stack.sim.order_sockets_down(20)
     away_since = time.monotonic()
     while time.monotonic() - away_since < 18:  # orders placed while the socket is away
         placed.add(place(stack.sim, "alice", quantity=1500))
         await asyncio.sleep(3)
     assert stack.sim.order_socket_count == 0
-    await until(lambda: stack.sim.order_socket_count == 2, timeout=40, what="reconnected")
-    await until(
+    await wait_until_async(
+        lambda: stack.sim.order_socket_count == 2,
+        timeout=40,
+        what="reconnected",
+        interval=POLL_SECONDS,
+        in_thread=True,
+    )
+    await wait_until_async(
         lambda: (
             set(final_statuses(stack, "alice")) == placed
             and set(final_statuses(stack, "alice").values()) == {"TRADED"}
         ),
         timeout=30,
         what="every order and its final status",
+        interval=POLL_SECONDS,
+        in_thread=True,
     )
     await asyncio.sleep(1.5)
     stop.set()
@@ -312,13 +321,21 @@ async def test_the_order_socket_away_for_20_s_loses_nothing_and_repeats_nothing(
 
 
 async def test_an_expired_token_shows_on_the_account_and_stops_retrying(stack):
-    await until(lambda: stack.sim.order_socket_count == 2, timeout=30, what="2 order sockets")
+    await wait_until_async(
+        lambda: stack.sim.order_socket_count == 2,
+        timeout=30,
+        what="2 order sockets",
+        interval=POLL_SECONDS,
+        in_thread=True,
+    )
     logins = stack.sim.order_socket_logins
     stack.sim.expire_token(ACCOUNTS["alice"][0])
-    await until(
+    await wait_until_async(
         lambda: "Token expired" in stack.get("/accounts/brokers/", user="alice")[1],
         timeout=40,
         what="alice's account marked token expired",
+        interval=POLL_SECONDS,
+        in_thread=True,
     )
     refused = len(stack.sim.order_socket.refused_logins)
     await asyncio.sleep(6)  # several backoff periods (at most 2 s here)

@@ -22,8 +22,8 @@ from portfolio.tasks import refresh_account
 from portfolio.valuation import Line, value
 from portfolio.views import portfolio_of
 from prices.cache import Batch, LocalPriceStore
-from tests.conftest import wait_until
-from tests.prices.test_fanout_e2e import sample_tick_sizes
+from tests.support.instruments import sample_tick_sizes
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 RELIANCE, TCS = "NSE_EQ:2885", "NSE_EQ:11536"

@@ -63,6 +63,7 @@ async def flush(sink: PriceSink, prices: dict[str, float]) -> None:
     await sync_to_async(sink.flush)()
 
 
+@pytest.mark.e2e
 async def test_a_new_leader_first_sends_every_last_known_price_then_only_changes(
     full_stack, member
 ):
@@ -81,6 +82,7 @@ async def test_a_new_leader_first_sends_every_last_known_price_then_only_changes
         await broadcaster.stop()
 
 
+@pytest.mark.e2e
 async def test_one_leader_at_a_time_and_the_standby_takes_over_without_losing_a_price(
     full_stack, member
 ):
@@ -140,6 +142,7 @@ async def test_a_connect_storm_reads_the_feed_status_once():
     assert await broadcaster.current_status() == "live" and len(reads) == 1
 
 
+@pytest.mark.e2e
 async def test_a_status_change_read_for_a_new_client_still_reaches_every_client(full_stack, member):
     feed = {"status": "live"}
     broadcaster = Broadcaster(status=lambda: feed["status"])

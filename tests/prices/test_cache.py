@@ -8,7 +8,7 @@ from prices.cache import LocalPriceStore, RedisPriceStore, redis_client
 from prices.sink import PriceSink
 
 
-@pytest.fixture(params=["redis", "embedded"])
+@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.e2e), "embedded"])
 def store(request):
     if request.param == "embedded":
         return LocalPriceStore()

@@ -26,6 +26,7 @@ from prices.depthwatch import LocalDepthInterest, RedisDepthInterest, depth_inte
 from prices.leader import RedisLease, SoleLease, lease
 
 BATCH_WAIT_SECONDS = 5.0  # a polling bound
+SHAPES = ["embedded", pytest.param("redis", marks=pytest.mark.e2e)]  # redis: a redis-server
 
 
 def batch(prices: dict[str, float]) -> Batch:
@@ -43,6 +44,7 @@ def test_embedded_every_part_is_the_processs_own(settings):
         assert isinstance(batches, LocalBatches)
 
 
+@pytest.mark.e2e
 def test_with_redis_every_part_is_shared_through_it(settings, redis_url):
     settings.REDIS_URL = redis_url
     assert not current().embedded
@@ -63,7 +65,7 @@ def take(batches: Batches, count: int) -> list[str | bytes]:
     return got
 
 
-@pytest.mark.parametrize("shape", ["embedded", "redis"])
+@pytest.mark.parametrize("shape", SHAPES)
 def test_a_thread_reads_every_batch_written_after_it_subscribed(shape, settings, request):
     settings.REDIS_URL = request.getfixturevalue("redis_url") if shape == "redis" else ""
     store = LocalPriceStore() if shape == "embedded" else price_store()
@@ -80,7 +82,7 @@ def test_a_thread_reads_every_batch_written_after_it_subscribed(shape, settings,
         assert store.listeners == []  # leaving the block unsubscribed
 
 
-@pytest.mark.parametrize("shape", ["embedded", "redis"])
+@pytest.mark.parametrize("shape", SHAPES)
 async def test_an_event_loop_reads_batches_and_a_catch_up_of_last_known_prices(
     shape, settings, request
 ):

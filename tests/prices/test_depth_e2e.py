@@ -9,12 +9,15 @@ import asyncio
 import json
 import time
 
+import pytest
 import websockets
 
 from dhan.limits import MAX_CONNECTIONS_PER_CLIENT
 from dhan.segments import InstrumentKey
-from tests.conftest import manage
-from tests.prices.test_fanout_e2e import make_stack  # noqa: F401 - the fixture, imported
+from tests.support.processes import manage
+from tests.support.waiting import wait_until_async
+
+pytestmark = pytest.mark.e2e
 
 IDLE_SECONDS = 3
 RELIANCE, TCS = "NSE_EQ:2885", "NSE_EQ:11536"
@@ -48,23 +51,15 @@ class DepthWatcher:
         return next((b for b in reversed(self.books) if b["source"] == source), None)
 
 
-async def until(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def simulator_book(sim, key: str) -> dict:
     bids, asks = sim.prices.depth(InstrumentKey.parse(key), 20)
     row = lambda r: {"price": r[0], "quantity": r[1], "orders": r[2]}  # noqa: E731
     return {"bids": [row(r) for r in bids], "asks": [row(r) for r in asks]}
 
 
-async def test_watchers_on_two_processes_get_the_simulators_twenty_level_books(make_stack):  # noqa: F811
-    env, (web1, web2), sim, _ = make_stack(2, DEPTH_IDLE_SECONDS=str(IDLE_SECONDS))
+async def test_watchers_on_two_processes_get_the_simulators_twenty_level_books(price_stack):
+    stack = price_stack(2, DEPTH_IDLE_SECONDS=str(IDLE_SECONDS))
+    env, (web1, web2), sim = stack.env, stack.ports, stack.sim
     manage(
         "start_stream", "--type", "swing", "--symbols", "RELIANCE,TCS", "--mode", "full", env=env
     )
@@ -72,7 +67,9 @@ async def test_watchers_on_two_processes_get_the_simulators_twenty_level_books(m
     watchers = [DepthWatcher(web1, RELIANCE), DepthWatcher(web2, TCS)]
     tasks = [asyncio.create_task(w.run(stop)) for w in watchers]
     for w in watchers:
-        await until(lambda w=w: w.latest("depth20"), timeout=15, what=f"20 levels of {w.key}")
+        await wait_until_async(
+            lambda w=w: w.latest("depth20"), timeout=15, what=f"20 levels of {w.key}"
+        )
         opened = time.monotonic() - w.subscribed_at
         print(f"{w.key}: first 20-level book {opened:.2f} s after subscribing")
     assert sim.depth.connections_total == 1  # one socket for the deployment
@@ -90,24 +87,27 @@ async def test_watchers_on_two_processes_get_the_simulators_twenty_level_books(m
     stop.set()
     await asyncio.gather(*tasks)
     left = time.monotonic()
-    await until(lambda: not sim.depth.sessions, timeout=IDLE_SECONDS + 5, what="depth close")
+    await wait_until_async(
+        lambda: not sim.depth.sessions, timeout=IDLE_SECONDS + 5, what="depth close"
+    )
     print(f"depth socket closed {time.monotonic() - left:.2f} s after the last watcher left")
     rows = {r["key"]: r for r in json.loads(manage("stream_status", "--json", env=env))}
     assert rows["depth20"]["state"] == "idle"  # not running because nobody watches
 
 
-async def test_a_full_connection_budget_gives_five_levels_from_full_mode(make_stack):  # noqa: F811
-    env, (web1, _), sim, _ = make_stack(2, DEPTH_IDLE_SECONDS=str(IDLE_SECONDS))
+async def test_a_full_connection_budget_gives_five_levels_from_full_mode(price_stack):
+    stack = price_stack(2, DEPTH_IDLE_SECONDS=str(IDLE_SECONDS))
+    env, (web1, _), sim = stack.env, stack.ports, stack.sim
     symbols = ["RELIANCE", "TCS", "INFY", "ITC", "SBIN"][:MAX_CONNECTIONS_PER_CLIENT]
     for symbol in symbols:  # five market feeds: the client id's whole budget
         manage("start_stream", "--type", "swing", "--symbols", symbol, "--mode", "full", env=env)
-    await until(
+    await wait_until_async(
         lambda: sim.connection_count == MAX_CONNECTIONS_PER_CLIENT, timeout=30, what="5 feeds"
     )
     stop = asyncio.Event()
     watcher = DepthWatcher(web1, RELIANCE)
     task = asyncio.create_task(watcher.run(stop))
-    await until(lambda: len(watcher.books) >= 5, timeout=15, what="books")
+    await wait_until_async(lambda: len(watcher.books) >= 5, timeout=15, what="books")
     await asyncio.sleep(3)  # room for a depth socket that should not open
     stop.set()
     await task

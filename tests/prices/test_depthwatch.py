@@ -23,7 +23,7 @@ from prices.quotes import book_from_depth
 from streams.depth import DepthKind, depth_keys
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.e2e)])
 def interest(request):
     if request.param == "local":
         return LocalDepthInterest()

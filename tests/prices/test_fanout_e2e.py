@@ -5,29 +5,26 @@ once per window, also when the broadcasting process dies."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import sys
 import time
-import urllib.request
 
 import pytest
 import redis
-import websockets
 
-from dhan.simulator import DhanSimulator, SimulatorConfig
 from prices.broadcast import LEADER_KEY, LEADER_TTL_MIN_SECONDS
-from tests.conftest import (
-    ManagedProcess,
-    RedisServer,
-    free_port,
-    manage,
-    manage_env,
-    wait_for_port,
+from tests.support.fanout import (
+    LONGTERM,
+    SWING,
+    Client,
+    assert_only_its_keys_once_per_window,
+    current_prices,
+    stop_streams_and_clients,
+    subscribed_keys,
 )
+from tests.support.processes import manage
+from tests.support.redis import RedisServer
 
-SWING = ["RELIANCE", "TCS", "HDFCBANK", "INFY", "ITC", "SBIN"]
-LONGTERM = ["LT", "TITAN", "MARUTI", "WIPRO", "ONGC", "NTPC"]
+pytestmark = pytest.mark.e2e
 
 
 def key_map(env) -> dict[str, str]:
@@ -35,158 +32,9 @@ def key_map(env) -> dict[str, str]:
     return {row["key"]: row for row in rows}
 
 
-class Client:
-    def __init__(self, name: str, port: int, keys: list[str]) -> None:
-        self.name, self.port, self.keys = name, port, set(keys)
-        self.messages: list[dict] = []
-        self.last: dict[str, float] = {}
-
-    async def run(self, stop: asyncio.Event, subscribed: asyncio.Event) -> None:
-        """Until `stop`, or until the server goes away."""
-        async with websockets.connect(f"ws://127.0.0.1:{self.port}/ws/dashboard/") as ws:
-            await ws.send(json.dumps({"action": "subscribe", "keys": sorted(self.keys)}))
-            while not stop.is_set():
-                try:
-                    async with asyncio.timeout(0.2):
-                        message = json.loads(await ws.recv())
-                except TimeoutError:
-                    continue
-                except websockets.ConnectionClosed:
-                    return
-                self.messages.append(message)
-                if message["type"] == "snapshot":
-                    subscribed.set()
-                if message["type"] in ("snapshot", "screener_ltp_update"):
-                    self.last.update(message["prices"])
-
-    def updates(self) -> list[dict]:
-        return [m for m in self.messages if m["type"] == "screener_ltp_update"]
-
-
-def sample_tick_sizes():
-    """The bundled scrip master's tick sizes, read without a database."""
-    from prices.instruments import SAMPLE_SCRIP_MASTER, LoadReport, read_scrip_master
-
-    with open(SAMPLE_SCRIP_MASTER) as lines:
-        rows = list(read_scrip_master(lines, LoadReport()))
-    ticks = {i.instrument_key: float(i.tick_size) for i in rows}
-    return lambda key: ticks.get(key, 0.05)
-
-
-@pytest.fixture
-def make_stack(tmp_path, processes, request):
-    """`make_stack(web_count)`: the whole deployment, with `web_count` daphne processes
-    (and the session's redis-server unless another URL is given)."""
-    sim = DhanSimulator(
-        SimulatorConfig(port=free_port(), rest_port=0, ticks_per_second=8, seed=4),
-        tick_size=sample_tick_sizes(),  # on the grid the instrument table says
-    ).start()
-
-    def make(
-        web_count: int, *, redis_url: str | None = None, **extra_env: str
-    ) -> tuple[dict[str, str], list[int], DhanSimulator, list[ManagedProcess]]:
-        redis_url = redis_url or request.getfixturevalue("redis_url")
-        env = manage_env(
-            DATABASE_URL=f"sqlite:///{tmp_path / 'fanout.sqlite3'}",
-            REDIS_URL=redis_url,
-            DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim.port}",
-            DHANHQ_DEPTH_FEED_URL=f"ws://127.0.0.1:{sim.port}/twentydepth",
-            DHANHQ_CLIENT_ID="1000000001",
-            DHANHQ_ACCESS_TOKEN="demo-token",
-            DEV_MODE="true",
-            LTP_BROADCAST_INTERVAL_MS=str(WINDOW_MS),
-            **extra_env,
-        )
-        for command in ("migrate", "load_instruments", "load_screeners"):
-            manage(command, env=env)
-        processes.append(
-            ManagedProcess(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "marketstream",
-                    "worker",
-                    "-Q",
-                    "streams,celery",
-                    "-P",
-                    "threads",
-                    "-c",
-                    "6",
-                    "--without-mingle",
-                    "--without-gossip",
-                ],
-                env=env,
-                log=tmp_path / "worker.log",
-            )
-        )
-        ports = [free_port() for _ in range(web_count)]
-        webs = [
-            ManagedProcess(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "marketstream.asgi:application",
-                ],
-                env=env,
-                log=tmp_path / f"web{i}.log",
-            )
-            for i, port in enumerate(ports)
-        ]
-        processes.extend(webs)
-        for port in ports:
-            wait_for_port(port)
-        return env, ports, sim, webs
-
-    yield make
-    sim.stop()
-
-
-WINDOW_MS = 250
-
-
-def current_prices(port: int, keys: list[str]) -> dict[str, float]:
-    url = f"http://127.0.0.1:{port}/api/v1/current_prices?keys=" + ",".join(keys)
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())["prices"]
-
-
-async def subscribed_keys(sim: DhanSimulator, count: int) -> list[str]:
-    async with asyncio.timeout(30):
-        while len(sim.subscribed_keys()) < count:
-            await asyncio.sleep(0.1)
-    return sorted(str(k) for k in sim.subscribed_keys())
-
-
-async def stop_streams_and_clients(env, sim, stop: asyncio.Event, tasks) -> None:
-    await asyncio.to_thread(manage, "stop_stream", "--all", env=env)
-    async with asyncio.timeout(30):
-        while sim.connection_count:
-            await asyncio.sleep(0.1)
-    await asyncio.sleep(1.5)  # the last flush's window goes out
-    stop.set()
-    await asyncio.gather(*tasks)
-
-
-def assert_only_its_keys_once_per_window(client: Client) -> None:
-    for message in client.messages:
-        if message["type"] in ("snapshot", "screener_ltp_update"):
-            assert set(message["prices"]) <= client.keys, client.name  # only its keys
-    seqs = [u["seq"] for u in client.updates()]
-    assert seqs == sorted(set(seqs)), client.name  # each window once, in order
-    # Windows fall on multiples of the interval: two senders would show as two updates
-    # within a few ms of each other.
-    assert all(b - a >= WINDOW_MS // 2 for a, b in itertools.pairwise(seqs)), client.name
-
-
-async def test_clients_on_two_daphne_processes_get_their_keys_once_per_window(make_stack):
-    env, (web1, web2), sim, _ = make_stack(2)
+async def test_clients_on_two_daphne_processes_get_their_keys_once_per_window(price_stack):
+    stack = price_stack(2)
+    env, (web1, web2), sim = stack.env, stack.ports, stack.sim
     swing = manage("start_stream", "--type", "swing", "--symbols", ",".join(SWING), env=env).strip()
     longterm = manage(
         "start_stream", "--type", "longterm", "--symbols", ",".join(LONGTERM), env=env
@@ -243,9 +91,10 @@ def gap_around(times: list[float], moment: float) -> float:
 
 
 async def test_four_processes_five_streams_and_the_broadcasting_process_going_away(
-    make_stack, redis_url
+    price_stack, redis_url
 ):
-    env, ports, sim, webs = make_stack(4)
+    stack = price_stack(4)
+    env, ports, sim, webs = stack.env, stack.ports, stack.sim, stack.webs
     await asyncio.gather(
         *(
             asyncio.to_thread(manage, "start_stream", "--type", kind, "--symbols", symbols, env=env)
@@ -296,11 +145,12 @@ async def test_four_processes_five_streams_and_the_broadcasting_process_going_aw
         assert client.last == {k: cached[k] for k in client.keys}, client.name
 
 
-async def test_clients_keep_getting_prices_across_a_redis_restart(make_stack, tmp_path):
+async def test_clients_keep_getting_prices_across_a_redis_restart(price_stack, tmp_path):
     (tmp_path / "redis").mkdir()
     server = RedisServer(tmp_path / "redis")  # its own: restarted here
     try:
-        env, (web,), sim, _ = make_stack(1, redis_url=server.url)
+        stack = price_stack(1, redis_url=server.url)
+        env, (web,), sim = stack.env, stack.ports, stack.sim
         manage("start_stream", "--type", "swing", "--symbols", ",".join(SWING), env=env)
         keys = await subscribed_keys(sim, 6)
         client = Client("a", web, keys)

@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from prices import calendar
 from streams.models import Stream
-from tests.conftest import free_port
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/health/market_stream"

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from prices import instruments
 from prices.instruments import ScripMasterError, load_scrip_master
 from prices.models import Instrument
-from tests.conftest import full_scrip_master
+from tests.support.instruments import full_scrip_master
 
 pytestmark = pytest.mark.django_db
 HEADER = (

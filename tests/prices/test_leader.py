@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from prices.leader import AsyncLease, Lease, SoleLease, async_lease, lease
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 NAME = "market_stream:test:job"
 TTL_SECONDS = 1.0
@@ -33,6 +33,7 @@ def holder(client: redis.Redis) -> str | None:
     return value.decode() if value is not None else None
 
 
+@pytest.mark.e2e
 def test_of_two_leases_one_wins_and_its_lock_names_the_holder(shared):
     first, second = lease(NAME, ttl_seconds=TTL_SECONDS), lease(NAME, ttl_seconds=TTL_SECONDS)
     assert first.try_acquire() is True
@@ -42,6 +43,7 @@ def test_of_two_leases_one_wins_and_its_lock_names_the_holder(shared):
     assert first.renew() is True and second.renew() is False  # the loser holds nothing
 
 
+@pytest.mark.e2e
 def test_a_leader_that_stops_renewing_is_replaced_within_the_ttl_and_then_stops_leading(shared):
     first, second = lease(NAME, ttl_seconds=TTL_SECONDS), lease(NAME, ttl_seconds=TTL_SECONDS)
     assert first.try_acquire()
@@ -52,6 +54,7 @@ def test_a_leader_that_stops_renewing_is_replaced_within_the_ttl_and_then_stops_
     assert first.renew() is False  # its next renewal tells the old leader to stop
 
 
+@pytest.mark.e2e
 def test_a_clean_stop_releases_the_lease_and_a_standby_takes_it_at_once(shared):
     first = lease(NAME, ttl_seconds=LONG_TTL_SECONDS)
     second = lease(NAME, ttl_seconds=LONG_TTL_SECONDS)
@@ -61,6 +64,7 @@ def test_a_clean_stop_releases_the_lease_and_a_standby_takes_it_at_once(shared):
     assert second.try_acquire() is True  # the lead returned and released: no wait for the TTL
 
 
+@pytest.mark.e2e
 def test_a_lease_whose_renewal_fails_stops_leading_and_leaves_the_new_holders_lock(shared):
     first, second = lease(NAME, ttl_seconds=TTL_SECONDS), lease(NAME, ttl_seconds=TTL_SECONDS)
     renewed: list[bool] = []
@@ -110,6 +114,7 @@ async def stopped(*tasks: asyncio.Task[None]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+@pytest.mark.e2e
 async def test_competing_processes_one_leads_and_a_standby_takes_over_at_once_on_a_clean_stop(
     shared,
 ):
@@ -127,6 +132,7 @@ async def test_competing_processes_one_leads_and_a_standby_takes_over_at_once_on
     assert holder(shared) is None  # the last leader released it too
 
 
+@pytest.mark.e2e
 async def test_a_hung_leader_is_replaced_within_the_ttl_and_then_stands_by(shared):
     led: list[str] = []
     hang = asyncio.Event()
@@ -141,6 +147,7 @@ async def test_a_hung_leader_is_replaced_within_the_ttl_and_then_stands_by(share
     await stopped(first, second)
 
 
+@pytest.mark.e2e
 async def test_an_async_leader_whose_renewal_fails_stops_leading_and_stands_by(shared):
     led: list[str] = []
     first = asyncio.create_task(compete(led, "first"))

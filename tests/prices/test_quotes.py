@@ -19,7 +19,7 @@ from prices.models import Instrument
 from prices.quotes import book_from_full, previous_close, quote_record
 from streams.control import request_start
 from streams.keys import StreamSpec
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 RELIANCE, NIFTY = "NSE_EQ:2885", "IDX_I:13"

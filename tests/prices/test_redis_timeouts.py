@@ -34,7 +34,7 @@ from prices.redisconn import (
     redis_client,
 )
 from streams.models import Stream
-from tests.conftest import RedisServer
+from tests.support.redis import RedisServer
 
 HEALTH_BOUND_SECONDS = 2.0  # the issue: health answers within 2 s of Redis hanging
 PAGE_BOUND_SECONDS = 3.0  # the issue: the page within 3 s
@@ -94,6 +94,7 @@ def full_stack(settings, server):
     return server
 
 
+@pytest.mark.e2e
 @pytest.mark.django_db
 def test_health_answers_error_with_a_reason_within_2_s_while_redis_is_hung(client, full_stack):
     # A live row: health reads its lock (one Redis call) before the heartbeat (another).
@@ -111,6 +112,7 @@ def test_health_answers_error_with_a_reason_within_2_s_while_redis_is_hung(clien
             assert [s["key"] for s in body["streams"]] == ["type:swing"]
 
 
+@pytest.mark.e2e
 @pytest.mark.django_db
 def test_the_screener_page_renders_within_3_s_while_redis_is_hung(client, full_stack, monkeypatch):
     from django.core.management import call_command
@@ -126,6 +128,7 @@ def test_the_screener_page_renders_within_3_s_while_redis_is_hung(client, full_s
     assert STARTS == []  # starting streams needs Redis: left to beat while it is away
 
 
+@pytest.mark.e2e
 @pytest.mark.django_db
 @pytest.mark.parametrize("endpoint", ["current_prices", "quotes"])
 def test_the_price_api_answers_503_json_within_the_bound_while_redis_is_hung(
@@ -140,6 +143,7 @@ def test_the_price_api_answers_503_json_within_the_bound_while_redis_is_hung(
             assert response.json() == {"error": "price cache unavailable"}
 
 
+@pytest.mark.e2e
 def test_requests_fail_fast_after_a_timeout_and_loops_keep_asking(settings, server):
     settings.REDIS_URL = server.url
     client = redis_client(server.url)
@@ -156,6 +160,7 @@ def test_requests_fail_fast_after_a_timeout_and_loops_keep_asking(settings, serv
         assert client.get(HEARTBEAT_KEY) == b"x"  # ...for requests too, at once
 
 
+@pytest.mark.e2e
 def test_every_request_through_the_middleware_fails_fast_on_any_client_of_the_server(server):
     ours = redis_client(server.url)
     cache_client = GuardedRedis.from_url(server.url)  # as django-redis would make it
@@ -174,6 +179,7 @@ def test_every_request_through_the_middleware_fails_fast_on_any_client_of_the_se
     assert failures == [redis.TimeoutError, RedisUnreachable]  # one slow call, one fast
 
 
+@pytest.mark.e2e
 def test_clients_take_their_timeouts_from_the_settings_when_made(settings, server):
     settings.REDIS_SOCKET_TIMEOUT_SECONDS = 0.25
     settings.REDIS_CONNECT_TIMEOUT_SECONDS = 0.5
@@ -223,6 +229,7 @@ def test_the_breaker_lets_one_request_ask_again_per_window_and_closes_on_an_answ
         assert breaker.call(lambda: "again") == "again"
 
 
+@pytest.mark.e2e
 def test_blocking_pubsub_reads_outlive_the_socket_timeout(settings, server):
     settings.REDIS_SOCKET_TIMEOUT_SECONDS = 0.3
     client = redis_client(server.url)
@@ -239,6 +246,7 @@ def test_blocking_pubsub_reads_outlive_the_socket_timeout(settings, server):
         pubsub.close()
 
 
+@pytest.mark.e2e
 async def test_the_asyncio_clients_listen_outlives_the_socket_timeout(settings, server):
     settings.REDIS_SOCKET_TIMEOUT_SECONDS = 0.3
     client = async_redis_client(server.url)

@@ -80,7 +80,7 @@ def test_the_gate_holds_every_caller_off_after_a_429(credentials):
 
 
 def test_the_gate_stays_shut_while_the_cache_is_unreachable(settings):
-    from tests.conftest import free_port
+    from tests.support.processes import free_port
 
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens
     settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url}}

@@ -7,23 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 
+import pytest
 import redis.asyncio as aioredis
 import websockets
 
 from prices.cache import LIVE_UPDATES_CHANNEL
-from tests.conftest import ManagedProcess, free_port, manage, manage_env, wait_for_port
 
+pytestmark = pytest.mark.e2e
 PAGE_A = [f"NSE_EQ:{i}" for i in range(1, 11)]
 PAGE_B = [f"NSE_EQ:{i}" for i in range(6, 16)]
 WINDOWS = 5
-
-
-def daphne(port: int, app: str, env: dict[str, str], log) -> ManagedProcess:
-    args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
-    return ManagedProcess(args, env=env, log=log)
 
 
 async def listen(port: int, keys: list[str], texts: dict[int, str], stop: asyncio.Event):
@@ -55,25 +50,19 @@ async def publish(url: str, stop: asyncio.Event) -> None:
     await client.aclose()
 
 
-async def test_shared_frames_are_the_bytes_the_per_client_path_sends(
-    tmp_path, processes, redis_url
-):
+async def test_shared_frames_are_the_bytes_the_per_client_path_sends(make_stack, redis_url):
     # One hash seed for both processes: a key set's JSON lists its keys in the same order.
-    env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'frames.sqlite3'}",
-        REDIS_URL=redis_url,
+    stack = make_stack(
+        redis_url=redis_url,
         DEV_MODE="true",
         LTP_BROADCAST_INTERVAL_MS="500",
         PYTHONHASHSEED="0",
         LOG_LEVEL="INFO",
     )
-    await asyncio.to_thread(manage, "migrate", env=env)
-    shared_port, per_client_port = free_port(), free_port()
-    processes.append(daphne(shared_port, "marketstream.asgi:application", env, tmp_path / "s.log"))
-    per_client_app = "tests.prices.per_client_asgi:application"
-    processes.append(daphne(per_client_port, per_client_app, env, tmp_path / "p.log"))
-    for port in (shared_port, per_client_port):
-        wait_for_port(port)
+    await asyncio.to_thread(stack.prepare, "migrate --noinput")
+    shared = stack.daphne("s")
+    per_client = stack.daphne("p", app="tests.support.per_client_asgi:application")
+    shared_port, per_client_port = shared.port, per_client.port
 
     clients = [(shared_port, PAGE_A)] * 3 + [(shared_port, PAGE_B)]
     clients += [(per_client_port, PAGE_A), (per_client_port, PAGE_B)]
@@ -102,5 +91,5 @@ async def test_shared_frames_are_the_bytes_the_per_client_path_sends(
         assert shared_b[seq] == per_client_b[seq]
         assert set(json.loads(shared_b[seq])["prices"]) == set(PAGE_B)  # its keys only
     assert per_client_a[seqs[0]] != per_client_b[seqs[0]]
-    assert "framed once per key set" in (tmp_path / "s.log").read_text()
-    assert "framed once per key set" not in (tmp_path / "p.log").read_text()
+    assert "framed once per key set" in shared.output()
+    assert "framed once per key set" not in per_client.output()

@@ -6,20 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import sys
 import time
 
 import psutil
+import pytest
 import websockets
 
-from tests.conftest import (
-    ManagedProcess,
-    free_port,
-    manage,
-    manage_env,
-    simulator_args,
-    wait_for_port,
-)
+from tests.support.stack import SimulatorAddress
+
+pytestmark = pytest.mark.e2e
 
 # What we promise (README "Slow clients"): our code keeps no queue per client, and daphne's
 # unsent bytes for a client that stopped reading are bounded by the ping timeout. Measured
@@ -27,32 +22,18 @@ from tests.conftest import (
 RSS_GROWTH_BOUND_BYTES = 30 * 1024 * 1024
 
 
-async def test_a_client_that_never_reads_costs_bounded_memory(tmp_path, processes):
-    sim_port, rest_port, web_port = free_port(), free_port(), free_port()
-    env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'slow.sqlite3'}",
-        DHANHQ_API_URL=f"http://127.0.0.1:{rest_port}/v2",
-        DEV_MODE="true",
-        DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}",
-        DHANHQ_CLIENT_ID="1000000001",
-        DHANHQ_ACCESS_TOKEN="demo-token",
+async def test_a_client_that_never_reads_costs_bounded_memory(make_stack):
+    stack = make_stack(
+        sim=SimulatorAddress.free(),
+        rest=True,
+        database="slow.sqlite3",
         LTP_BROADCAST_INTERVAL_MS="100",
     )
-    for command in ("migrate", "load_instruments", "load_screeners"):
-        await asyncio.to_thread(manage, command, env=env)
-    sim = ManagedProcess(
-        simulator_args(sim_port, rest_port, rate=20), env=env, log=tmp_path / "sim.log"
-    )
-    processes.append(sim)
-    wait_for_port(sim_port, process=sim)
-    web = ManagedProcess(
-        [sys.executable, "manage.py", "run_web", "--port", str(web_port), "--demo-streams"],
-        env=env,
-        log=tmp_path / "web.log",
-    )
-    processes.append(web)
-    wait_for_port(web_port, process=web)
-    instruments = _instruments(tmp_path / "slow.sqlite3")
+    await asyncio.to_thread(stack.prepare)
+    stack.simulator_process(rate=20)
+    web = stack.run_web(demo_streams=True)
+    web_port = web.port
+    instruments = _instruments(stack.db)
     assert len(instruments) >= 30
     url = f"ws://127.0.0.1:{web_port}/ws/dashboard/"
     subscribe = json.dumps({"action": "subscribe", "keys": instruments})

@@ -13,6 +13,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from prices.fanout import LocalFanout
 from prices.userpush import USER_EVENT_TYPE, UnknownKindError, push_to_user, user_group
+from tests.support.waiting import wait_until_async
 
 ORDER_UPDATE = {"type": "order_update", "event": "traded", "order": {"order_no": "A-1"}}
 
@@ -53,9 +54,12 @@ async def sockets_of(fanout: LocalFanout, user_id: int | None, count: int) -> li
 
 
 async def until_received(fanout: LocalFanout, count: int) -> None:
-    async with asyncio.timeout(5):
-        while fanout.messages_received < count:
-            await asyncio.sleep(0.01)
+    await wait_until_async(
+        lambda: fanout.messages_received >= count,
+        timeout=5,
+        what=f"{count} messages received",
+        interval=0.01,
+    )
 
 
 async def test_push_to_user_sends_one_envelope_with_the_client_message_to_the_users_group():

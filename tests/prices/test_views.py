@@ -125,6 +125,7 @@ def test_health_is_stale_when_the_heartbeat_is_old(client, settings):
     call_command("stop_stream", "--all")
 
 
+@pytest.mark.e2e
 def test_the_rest_rate_limit_is_shared_across_processes_through_redis(settings, redis_url):
     settings.CACHES = {
         "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": redis_url}

@@ -11,14 +11,14 @@ import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser import (  # the fixtures `browser` and `page`
+from tests.support.browser import (
     Site,
-    browser_fixture,  # noqa: F401
     live_site,
-    page_fixture,  # noqa: F401
     screenshot,
     sign_in,
 )
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")

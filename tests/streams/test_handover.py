@@ -23,9 +23,9 @@ from streams.models import Stream
 from streams.supervision import orphans
 from streams.takeover import TakeoverWatcher
 from streams.thread import HANDOVER_REASON
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 HANDOVER_BOUND_SECONDS = 3.0  # the issue's: another worker runs the stream within this
 POLL_MARGIN_SECONDS = 3.0  # longer than a takeover watcher's jittered poll (at most 2.5 s)
 

@@ -52,6 +52,7 @@ def test_the_depth_socket_nobody_watches_reads_idle_in_embedded_mode(settings, r
     assert '<td class="field-shown_state">idle</td>' in admin_page(client)
 
 
+@pytest.mark.e2e
 def test_the_depth_socket_reads_stopped_while_someone_watches_and_idle_after(
     settings, redis_server, rows
 ):

@@ -20,7 +20,7 @@ from streams.marketfeed import market_feed_factory
 from streams.models import Stream
 from streams.registry import ConnectionRegistry, StreamStartError
 from streams.runner import FeedPolicy
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CLIENT_ID = "1000000001"

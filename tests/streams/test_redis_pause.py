@@ -20,9 +20,10 @@ from prices.models import Instrument
 from streams.control import request_start
 from streams.health import stream_rows
 from streams.keys import StreamSpec
-from tests.conftest import RedisServer, wait_until
+from tests.support.redis import RedisServer
+from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 KEYS = ["NSE_EQ:2885", "NSE_EQ:11536", "NSE_EQ:1333"]
 
 

@@ -21,7 +21,7 @@ from streams.keys import StreamSpec
 from streams.models import Stream
 from streams.registry import StreamStartError, host_on
 from streams.supervision import supervise
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SECRET = "S3CRET-T0KEN-do-not-log"
@@ -208,7 +208,7 @@ def test_no_log_record_at_any_level_carries_the_token(env, sim, registry, caplog
     assert SECRET not in caplog.text and "another-secret-token" not in caplog.text
 
 
-@pytest.mark.parametrize("backend", ["embedded", "redis"])
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("redis", marks=pytest.mark.e2e)])
 def test_a_sixth_stream_for_one_client_id_is_refused_clearly(env, sim, registry, backend, request):
     if backend == "redis":
         env.REDIS_URL = request.getfixturevalue("redis_url")
@@ -226,7 +226,7 @@ def test_a_sixth_stream_for_one_client_id_is_refused_clearly(env, sim, registry,
 
 
 def test_more_than_5000_instruments_on_one_stream_is_refused_clearly(env):
-    from tests.conftest import full_scrip_master
+    from tests.support.instruments import full_scrip_master
 
     call_command("load_instruments", str(full_scrip_master()))
     keys = [i.key for i in Instrument.objects.filter(exchange_segment="BSE_EQ")[:5001]]
@@ -235,6 +235,7 @@ def test_more_than_5000_instruments_on_one_stream_is_refused_clearly(env):
     assert not Stream.objects.exists()
 
 
+@pytest.mark.e2e
 def test_a_stream_lock_survives_redis_going_away_and_yields_to_a_new_holder(settings, redis_server):
     from prices.cache import redis_client
     from streams.locks import ConnectionLocks, KeyBusy, LocalSlots

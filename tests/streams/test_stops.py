@@ -17,7 +17,7 @@ from streams.control import request_start, request_stop
 from streams.keys import StreamSpec
 from streams.models import Stream
 from streams.registry import host_on
-from tests.conftest import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

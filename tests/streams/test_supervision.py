@@ -24,7 +24,7 @@ from streams.registry import StreamStartError
 from streams.supervision import Supervised, supervise
 from streams.takeover import TakeoverWatcher
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

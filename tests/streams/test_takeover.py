@@ -64,6 +64,7 @@ def status_state() -> str:
     return json.loads(out.getvalue())[0]["state"]
 
 
+@pytest.mark.e2e
 def test_a_live_row_without_its_lock_is_an_orphan_and_shown_as_worker_gone(
     full_stack, redis_server
 ):
@@ -80,6 +81,7 @@ def test_a_live_row_without_its_lock_is_an_orphan_and_shown_as_worker_gone(
     assert stream_rows(now=timezone.now())[0].state == Stream.State.RUNNING
 
 
+@pytest.mark.e2e
 def test_a_lock_its_worker_stopped_renewing_shows_worker_gone_before_it_lapses(
     full_stack, redis_server, client
 ):
@@ -103,6 +105,7 @@ def test_a_lock_its_worker_stopped_renewing_shows_worker_gone_before_it_lapses(
     assert shown_state(stream, read_locks([KEY])) == Stream.State.RUNNING
 
 
+@pytest.mark.e2e
 def test_a_handed_over_row_is_an_orphan_and_shown_as_handed_over(full_stack):
     stream = live_row(state=Stream.State.HANDED_OVER, worker_pid=None)
     assert orphans() == [KEY] and not is_alive(stream)
@@ -111,6 +114,7 @@ def test_a_handed_over_row_is_an_orphan_and_shown_as_handed_over(full_stack):
     assert orphans() == []  # an operator's stop: nobody takes it over
 
 
+@pytest.mark.e2e
 def test_stopped_wanted_elsewhere_or_on_demand_rows_are_no_orphans(full_stack):
     live_row(desired_state=Stream.Desired.STOPPED)
     live_row(key="type:longterm", screener_type="longterm", state=Stream.State.STOPPED)
@@ -118,6 +122,7 @@ def test_stopped_wanted_elsewhere_or_on_demand_rows_are_no_orphans(full_stack):
     assert orphans() == []
 
 
+@pytest.mark.e2e
 def test_supervision_queues_a_start_for_an_orphan_despite_its_fresh_heartbeat(
     full_stack, monkeypatch
 ):
@@ -127,6 +132,7 @@ def test_supervision_queues_a_start_for_an_orphan_despite_its_fresh_heartbeat(
     assert supervise().started == [KEY] and queued == [KEY]
 
 
+@pytest.mark.e2e
 def test_the_watcher_starts_orphans_in_its_own_registry(full_stack):
     live_row()
 

@@ -12,7 +12,8 @@ import socket
 import pytest
 import requests
 
-from tests.webhooks.receivers import FakeDNS, Receiver, self_signed, server_tls
+from tests.support.certificates import self_signed, server_tls
+from tests.support.receivers import FakeDNS, Receiver
 from webhooks.delivery import deliver, session_for
 from webhooks.targets import TargetRefused, check_url
 

@@ -1,30 +1,22 @@
 """What the browser tests share (tests/screeners/test_browser.py, tests/test_pages_browser.py,
 tests/test_socket_browser.py): a live site (the simulator and `run_web`, as `make run` has
-them), Debian's Chromium under Playwright (the `browser` and `page` fixtures: a module
-imports them), sign-in, screenshots into artifacts/screenshots/, and a record of what a
-page complains about (console errors, failed requests, CSP violations)."""
+them, on a `Stack`), Debian's Chromium under Playwright (tests/conftest.py's `browser` and
+`page` fixtures launch it), sign-in, waiting while Playwright delivers a page's events,
+screenshots into artifacts/screenshots/, and a record of what a page complains about
+(console errors, failed requests, CSP violations)."""
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, Response, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, Response
 
-from tests.conftest import (
-    ROOT,
-    ManagedProcess,
-    free_port,
-    manage,
-    manage_env,
-    simulator_args,
-    wait_for_port,
-)
+from tests.support.processes import ROOT, require_e2e
+from tests.support.stack import SimulatorAddress, Stack
+from tests.support.waiting import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -37,6 +29,8 @@ CHROMIUM_FLAGS = [
 ]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
+SIMULATOR_TICKS_PER_SECOND = 4
+PAGE_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,53 +46,26 @@ def live_site(tmp: Path, *, demo_streams: bool = False) -> Iterator[Site]:
     simulator (4 ticks a second per instrument) and `run_web` on free ports, in debug mode
     (`/api/v1/ws_subscriptions` answers anyone). `demo_streams`: every screener's stream and
     the index strip's wanted from the start, as `make run` has it."""
-    sim_port, rest_port, web_port = free_port(), free_port(), free_port()
-    env = manage_env(
-        DATABASE_URL=f"sqlite:///{tmp / 'pages.sqlite3'}",
-        DEV_MODE="true",
-        DHANHQ_FEED_URL=f"ws://127.0.0.1:{sim_port}",
-        DHANHQ_CLIENT_ID="1000000001",
-        DHANHQ_ACCESS_TOKEN="demo-token",
+    sim = SimulatorAddress.free()
+    with Stack(
+        tmp,
+        sim=sim,
+        rest=True,
+        database="pages.sqlite3",
         LTP_BROADCAST_INTERVAL_MS="500",
         DJANGO_DEBUG="true",
-        DHANHQ_API_URL=f"http://127.0.0.1:{rest_port}/v2",
-        DHANHQ_DEPTH_FEED_URL=f"ws://127.0.0.1:{sim_port}/twentydepth",
-        DHANHQ_ORDER_FEED_URL=f"ws://127.0.0.1:{sim_port}/orderupdate",
         DEPTH_IDLE_SECONDS="5",
-    )
-    for command in ("migrate", "load_instruments", "load_screeners", "demo_user"):
-        manage(command, env=env)
-    web = [sys.executable, "manage.py", "run_web", "--port", str(web_port)]
-    procs = [
-        ManagedProcess(simulator_args(sim_port, rest_port, rate=4), env=env, log=tmp / "sim.log")
-    ]
-    try:
-        wait_for_port(sim_port, process=procs[0])
-        web += ["--demo-streams"] if demo_streams else []
-        procs.append(ManagedProcess(web, env=env, log=tmp / "web.log"))
-        wait_for_port(web_port, process=procs[-1])
-        yield Site(f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{rest_port}/v2", env)
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
+    ) as stack:
+        stack.prepare("migrate --noinput", "load_instruments", "load_screeners", "demo_user")
+        stack.simulator_process(rate=SIMULATOR_TICKS_PER_SECOND)
+        web = stack.run_web(demo_streams=demo_streams)
+        yield Site(web.url, f"http://127.0.0.1:{sim.rest_port}/v2", stack.env)
 
 
-# Registered under their `name` where a test module imports them (with noqa F401): a test's
-# `page` argument then shadows no imported name.
-@pytest.fixture(scope="module", name="browser")
-def browser_fixture() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(name="page")
-def page_fixture(browser: Browser) -> Iterator[Page]:
-    """A tab of its own (fresh cookies), 1280 by 900."""
-    context = browser.new_context(viewport=VIEWPORT)
-    yield context.new_page()
-    context.close()
+def launch_chromium(playwright: Playwright) -> Browser:
+    """Debian's Chromium, headless; called by tests/conftest.py's `browser` fixture."""
+    require_e2e("chromium")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
 
 
 def sign_in(page: Page, site: Site, *, username: str, password: str, then: str) -> None:
@@ -111,14 +78,15 @@ def sign_in(page: Page, site: Site, *, username: str, password: str, then: str) 
 
 
 def until(page: Page, predicate: Callable[[], object], *, timeout: float, what: str) -> None:
-    """Poll `predicate` while Playwright runs `page`'s events (it delivers them, to
-    `page.on` listeners and routes, only inside its own calls: a bare sleep would starve
-    them); fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        page.wait_for_timeout(50)
+    """`wait_until` while Playwright runs `page`'s events (it delivers them, to `page.on`
+    listeners and routes, only inside its own calls: a bare sleep would starve them)."""
+    wait_until(
+        predicate,
+        timeout=timeout,
+        what=what,
+        interval=PAGE_POLL_SECONDS,
+        pause=lambda seconds: page.wait_for_timeout(seconds * 1000),
+    )
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -1,5 +1,6 @@
 """The ASGI app with window updates sent per client through daphne's `websocket.send`
-(no shared frames), for `test_shared_frames.py` to compare the shared path against."""
+(no shared frames), for tests/prices/test_shared_frames.py to compare the shared path
+against."""
 
 from marketstream.asgi import build_application
 from marketstream.runtime import WebRuntime

@@ -1,23 +1,16 @@
-"""Test parts for webhooks: local HTTP(S) receivers that record what reaches them, a DNS
-that answers what a test says (in place of `socket.getaddrinfo`, which is what the system
-resolver and urllib3 both ask), and a self-signed certificate for a name. Used by
-tests/webhooks and tests/alerts/test_webhook_targets.py."""
+"""Test parts for webhooks: local HTTP(S) receivers that record what reaches them, and a
+DNS that answers what a test says (in place of `socket.getaddrinfo`, which is what the
+system resolver and urllib3 both ask). Used by tests/webhooks and
+tests/alerts/test_webhook_targets.py."""
 
 from __future__ import annotations
 
-import datetime
 import http.server
 import ipaddress
 import socket
 import ssl
 import threading
 from dataclasses import dataclass
-from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 
 @dataclass(frozen=True)
@@ -104,38 +97,3 @@ class FakeDNS:
             sockaddr = (address, int(port or 0)) + ((0, 0) if af == socket.AF_INET6 else ())
             found.append((af, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr))
         return found
-
-
-def self_signed(name: str, directory: Path) -> tuple[Path, Path]:
-    """A certificate for DNS name `name` only, and its key (PEM files in `directory`)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def server_tls(cert: Path, key: Path) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    return context
