@@ -275,5 +275,6 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # each alone: per address,
 # guesses would reset the address's count against another user. Counts expire instead.
 AXES_RESET_ON_SUCCESS = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # the admin's "Access failures"
+AXES_VERBOSE = False  # no banner per process; lockouts are still logged
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "accounts.throttling.client_ip"  # RATELIMIT_IP_META_KEY's address

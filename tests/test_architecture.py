@@ -21,7 +21,7 @@ PACKAGES = (
     "gateway",
     "dhan",
 )
-MAX_MODULE_LINES = 300
+MAX_MODULE_LINES = 280
 MAX_FUNCTION_LINES = 40
 # A function may run longer only if it says why in a comment starting with this (a codec's
 # hot loop, where a call per field costs more than the length).
@@ -37,7 +37,7 @@ def sources() -> list[Path]:
     )
 
 
-def test_no_module_is_over_300_lines():
+def test_no_module_is_over_280_lines():
     big = {
         str(p.relative_to(ROOT)): n
         for p in sources()

@@ -68,7 +68,10 @@ class RestServer:
         self._http.daemon_threads = True
         self.port = self._http.server_port
         threading.Thread(
-            target=self._http.serve_forever, name="dhan-simulator-rest", daemon=True
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": 0.05},  # a stop waits at most this for the loop
+            name="dhan-simulator-rest",
+            daemon=True,
         ).start()
 
     def stop(self) -> None:
