@@ -24,6 +24,7 @@ from ninja.security import APIKeyHeader, django_auth
 from accounts.models import user_for_token
 from alerts.api import router as alerts_router
 from gateway import jsonerrors
+from history.api import router as history_router
 from orders.api import router as orders_router
 from portfolio.api import router as portfolio_router
 from prices.clientjson import ClientJsonError, loads_client_json
@@ -99,6 +100,7 @@ api = MarketStreamAPI(
     parser=ClientJsonParser(),
 )
 api.add_router("", prices_router)
+api.add_router("", history_router)
 api.add_router("", orders_router, auth=USER_AUTH)
 api.add_router("", portfolio_router, auth=USER_AUTH)
 api.add_router("", alerts_router, auth=USER_AUTH)

@@ -74,14 +74,8 @@ INSTALLED_APPS = [
     "django_ratelimit",
     "axes",
     "ninja",  # its static Swagger UI for /api/v1/docs
-    "accounts",
-    "orders",
-    "alerts",
-    "portfolio",
-    "prices",
-    "screeners",
-    "streams",
-    "marketstream",
+    *("accounts", "orders", "alerts", "portfolio", "prices", "history", "screeners"),
+    *("streams", "marketstream"),
 ]
 
 MIDDLEWARE = [
@@ -220,6 +214,7 @@ DHANHQ_RATE_LIMIT_COOL_OFF_SECONDS = env_float("DHANHQ_RATE_LIMIT_COOL_OFF_SECON
 DEV_MODE = env_bool("DEV_MODE", False)
 LTP_CACHE_TTL_SECONDS = env_int("LTP_CACHE_TTL_SECONDS", 30)
 LTP_BROADCAST_INTERVAL_MS = env_int("LTP_BROADCAST_INTERVAL_MS", 1000)
+HISTORY_INTRADAY_RETENTION_DAYS = env_int("HISTORY_INTRADAY_RETENTION_DAYS", 90)  # 1m bars
 
 LOGGING = logging_config(os.environ.get("LOG_LEVEL", "INFO"))  # tokens redacted
 

@@ -40,7 +40,7 @@ LEADER_KEY = "market_stream:broadcaster"  # holds "host:pid:token" of the leadin
 # clean shutdown releases it at once.
 LEADER_TTL_MIN_SECONDS = 3.0
 STATUS_REFRESH_SECONDS = 5.0
-RECORD_FIELDS = ("quotes", "depth")  # a window's fields besides "prices"
+RECORD_FIELDS = ("quotes", "depth", "candles")  # a window's fields besides "prices"
 DEPTH20_SOURCE = "depth20"
 DEPTH20_FRESH_SECONDS = 3.0
 DEPTH_WATCHED_REFRESH_SECONDS = 1.0
@@ -120,6 +120,7 @@ class Broadcaster:
             batch = json.loads(message)
             self.merge_prices(batch["prices"])
             self._records["quotes"].update(batch.get("quotes") or {})
+            self._records["candles"].update(batch.get("candles") or {})
             self.merge_books(batch.get("depth") or {})
         except (ValueError, TypeError, KeyError, AttributeError):
             logger.warning("ignored a malformed %s message", LIVE_UPDATES_CHANNEL)

@@ -35,6 +35,9 @@ PREV_CLOSE_KEY_PREFIX = PREV_CLOSE_HASH + ":"
 KEEP_SECONDS = 7 * 24 * 3600
 QUOTE_KEY_PREFIX = "quote:"  # quote:SEG:SID -> a QUOTE as JSON, TTL as the price's
 DEPTH_KEY_PREFIX = "depth:"  # depth:SEG:SID -> a BOOK as JSON, TTL as the price's
+# candle:SEG:SID -> a CANDLE record (`history.live`): kept through a worker's restart.
+CANDLE_KEY_PREFIX = "candle:"
+CANDLE_TTL_SECONDS = 12 * 3600
 LIVE_UPDATES_CHANNEL = "live_ltp_updates"
 HEARTBEAT_KEY = "market_stream:heartbeat"
 HEARTBEAT_TTL_SECONDS = 60
@@ -75,11 +78,12 @@ class Batch:
     # with a TTL of their own (`prices.depthwatch`).
     books_prefix: str = DEPTH_KEY_PREFIX
     books_ttl_seconds: int | None = None
+    candles: Mapping[str, dict] = field(default_factory=dict)  # CANDLE records
 
     @property
     def announces(self) -> bool:
         """Whether the batch's message goes to the broadcaster."""
-        return bool(self.prices or self.quotes or self.books)
+        return bool(self.prices or self.quotes or self.books or self.candles)
 
 
 def _records(keys: list[str], values: Iterable[str | bytes | None]) -> dict[str, dict]:
@@ -129,6 +133,8 @@ class RedisPriceStore(PriceStore):
             pipe.set(
                 batch.books_prefix + key, _json(record), ex=batch.books_ttl_seconds or ttl_seconds
             )
+        for key, record in batch.candles.items():
+            pipe.set(CANDLE_KEY_PREFIX + key, _json(record), ex=CANDLE_TTL_SECONDS)
         closes: dict[Any, str] = {k: format_price(p) for k, p in batch.prev_closes.items()}
         for name, values in ((LAST_HASH, texts), (PREV_CLOSE_HASH, closes)):
             if values:
@@ -181,6 +187,8 @@ class LocalPriceStore(PriceStore):
         django_cache.set_many(live, timeout=ttl_seconds)
         books = {batch.books_prefix + k: _json(r) for k, r in batch.books.items()}
         django_cache.set_many(books, timeout=batch.books_ttl_seconds or ttl_seconds)
+        candles = {CANDLE_KEY_PREFIX + k: _json(r) for k, r in batch.candles.items()}
+        django_cache.set_many(candles, timeout=CANDLE_TTL_SECONDS)
         kept = {LAST_KEY_PREFIX + k: t for k, t in texts.items()}
         kept.update(
             (PREV_CLOSE_KEY_PREFIX + k, format_price(p)) for k, p in batch.prev_closes.items()

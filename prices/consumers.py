@@ -185,7 +185,9 @@ class PricesConsumer(AsyncWebsocketConsumer):
     async def _ack(self, action: str, sub: Subscription) -> None:
         ack: dict = {"type": "ack", "action": action}
         if sub.mode is not LTP:  # ltp's ack stays as it always was
-            ack["mode"] = sub.mode.name
+            ack["mode"] = sub.mode.client_name
+        if sub.mode.tf is not None:
+            ack["tf"] = sub.mode.tf
         await self._send({**ack, "count": len(sub.keys)})
 
     async def _snapshot(self, sub: Subscription, keys: list[str]) -> None:
@@ -204,7 +206,10 @@ class PricesConsumer(AsyncWebsocketConsumer):
             logger.warning("snapshot unavailable: price cache unreachable")
         finally:
             sub.snapshotting = False
-        await self._send({"type": sub.mode.snapshot_type, sub.mode.field: values})
+        snapshot: dict = {"type": sub.mode.snapshot_type}
+        if sub.mode.tf is not None:
+            snapshot["tf"] = sub.mode.tf
+        await self._send({**snapshot, sub.mode.field: values})
         held = sub.take_held()
         if held is not None:
             await self.send(text_data=held)

@@ -10,8 +10,8 @@ collects a window of packets; what it builds goes to the cache through the price
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
+from dhan.clock import ist_datetime, unix_from_ltt
 from dhan.packets import Full, Quote
 from dhan.segments import SEGMENT_CODES
 
@@ -37,7 +37,8 @@ def quote_record(packet: Quote | Full, *, prev_close: float | None, oi: int | No
     return {
         "ltp": ltp,
         "ltq": packet.ltq,
-        "ltt": datetime.fromtimestamp(packet.ltt, UTC).isoformat() if packet.ltt else None,
+        # The feed's LTT counts IST wall-clock seconds: shown as the IST time it is.
+        "ltt": ist_datetime(unix_from_ltt(packet.ltt)).isoformat() if packet.ltt else None,
         "atp": packet.avg_price,
         "volume": packet.volume,
         "open": packet.open,

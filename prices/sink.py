@@ -14,7 +14,7 @@ from django.conf import settings
 
 from prices.cache import DEPTH_KEY_PREFIX, Batch, PriceStore, price_store
 
-KINDS = ("prices", "prev_closes", "quotes", "books")
+KINDS = ("prices", "prev_closes", "quotes", "books", "candles")
 
 
 class PriceSink:
@@ -62,6 +62,10 @@ class PriceSink:
         """BOOK records by key."""
         self._put("books", books.items())
 
+    def put_candles(self, candles: Mapping[str, dict]) -> None:
+        """CANDLE records (`history.live`) by key."""
+        self._put("candles", candles.items())
+
     def flush(self) -> int:
         """Write what is pending; returns how many prices were written."""
         with self._lock:
@@ -73,6 +77,8 @@ class PriceSink:
             announced["quotes"] = pending["quotes"]
         if pending["books"]:
             announced["depth"] = pending["books"]
+        if pending["candles"]:
+            announced["candles"] = pending["candles"]
         message = json.dumps(announced, separators=(",", ":"))
         try:
             batch = Batch(
@@ -83,6 +89,7 @@ class PriceSink:
                 books=pending["books"],
                 books_prefix=self._books_prefix,
                 books_ttl_seconds=self._books_ttl,
+                candles=pending["candles"],
             )
             self._store.write(batch, ttl_seconds=self._ttl)
         except redis.RedisError:

@@ -5,12 +5,15 @@ snapshot reads. The consumer (`prices.consumers`) has one `Subscription` per mod
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from prices.api import KeyListError, parse_key_list
 from prices.cache import QUOTE_KEY_PREFIX, price_store
 from prices.depthwatch import read_books
-from prices.windows import DEPTH, MODES, Frame, Mode, WindowCache, render_update
+from prices.windows import CANDLES, DEPTH, MODES, Frame, Mode, WindowCache, render_update
 
 
 class RequestError(ValueError):
@@ -21,9 +24,17 @@ def requested(message: dict) -> tuple[Mode, list[str]]:
     """The mode and keys of a client's subscribe or unsubscribe, checked: called by the
     consumer for each. Raises RequestError."""
     name = message.get("mode") or "ltp"
-    mode = MODES.get(name) if isinstance(name, str) else None
+    if name == "candles":
+        tf = message.get("tf")
+        mode = CANDLES.get(tf) if isinstance(tf, str) else None
+        if mode is None:
+            raise RequestError(f"unknown tf {tf!r}: use {', '.join(CANDLES)}")
+    else:
+        mode = MODES.get(name) if isinstance(name, str) and ":" not in name else None
     if mode is None:
-        raise RequestError(f"unknown mode {message.get('mode')!r}: use ltp, quote or depth")
+        raise RequestError(
+            f"unknown mode {message.get('mode')!r}: use ltp, quote, depth or candles"
+        )
     raw = message.get("keys")
     if not isinstance(raw, list):
         raise RequestError("'keys' must be a list of SEGMENT:SECURITY_ID strings")
@@ -43,8 +54,28 @@ async def read_records(mode: Mode, keys: list[str]) -> dict[str, dict]:
     on a subscribe in quote or depth mode."""
     if mode is DEPTH:
         return await sync_to_async(read_books, thread_sensitive=False)(keys)
+    if mode.tf is not None:
+        return await database_sync_to_async(CANDLE_SNAPSHOTS.read)(mode.tf, keys)
     read = sync_to_async(price_store().read_records, thread_sensitive=False)
     return await read(QUOTE_KEY_PREFIX, keys)
+
+
+class CandleSnapshots:
+    """Who reads a candle subscription's snapshot (closed bars live in the bar store, a
+    layer above): `history` registers its reader when its app is ready."""
+
+    def __init__(self) -> None:
+        self._reader: Callable[[str, list[str]], dict[str, dict]] | None = None
+
+    def register(self, reader: Callable[[str, list[str]], dict[str, dict]]) -> None:
+        self._reader = reader
+
+    def read(self, tf: str, keys: list[str]) -> dict[str, dict]:
+        """`{KEY: {"bars": [...], "forming": BAR|None}}`; {} while nobody registered."""
+        return self._reader(tf, keys) if self._reader is not None else {}
+
+
+CANDLE_SNAPSHOTS = CandleSnapshots()
 
 
 class Subscription:

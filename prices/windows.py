@@ -22,14 +22,39 @@ class Mode:
     update_type: str
     snapshot_type: str
     max_keys: int  # per connection
+    tf: str | None = None  # candles: the timeframe, one mode each (`candles:5m`)
+
+    @property
+    def client_name(self) -> str:
+        """The mode as clients say it (`candles` for every timeframe)."""
+        return self.name.partition(":")[0]
 
 
+# The live candles' timeframes (`history.timeframes.TIMEFRAMES`; prices cannot import it).
+CANDLE_TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "1d", "1w", "1mo")
+MAX_CANDLE_KEYS = 50  # per connection and timeframe
 LTP = Mode("ltp", "prices", "screener_ltp_update", "snapshot", MAX_KEYS_PER_REQUEST)
 QUOTE = Mode("quote", "quotes", "quote_update", "quote_snapshot", MAX_KEYS_PER_REQUEST)
 DEPTH = Mode(
     "depth", "depth", "depth_update", "depth_snapshot", MAX_DEPTH_INSTRUMENTS_PER_CONNECTION
 )
-MODES = {mode.name: mode for mode in (LTP, QUOTE, DEPTH)}
+CANDLES = {
+    tf: Mode(f"candles:{tf}", "candles", "candle_update", "candle_snapshot", MAX_CANDLE_KEYS, tf)
+    for tf in CANDLE_TIMEFRAMES
+}
+MODES = {mode.name: mode for mode in (LTP, QUOTE, DEPTH, *CANDLES.values())}
+# A window field's raw records, parsed once for every timeframe's mode.
+RECORDS = {"candles": Mode("candles", "candles", "", "", 0)}
+
+
+def forming_bars(records: dict, tf: str) -> dict:
+    """A window's CANDLE records (`history.live`) as each key's forming `tf` bar."""
+    out = {}
+    for key, record in records.items():
+        bar = (record.get("forming") or {}).get(tf) if isinstance(record, dict) else None
+        if bar is not None:
+            out[key] = bar
+    return out
 
 
 class Frame:
@@ -59,10 +84,13 @@ class WindowCache:
             window = self._windows[seq] = {}
             while len(self._windows) > self._keep:
                 del self._windows[min(self._windows)]
-        parsed = window.get(mode.field)
-        if parsed is None:
+        parsed = window.get(mode.name)
+        if parsed is None and mode.tf is not None:  # a timeframe's bars of the records
+            records = self._window(event, RECORDS[mode.field])[0]
+            parsed = window[mode.name] = (forming_bars(records, mode.tf), {})
+        elif parsed is None:
             raw = event.get(mode.field)
-            parsed = window[mode.field] = (json.loads(raw) if raw else {}, {})
+            parsed = window[mode.name] = (json.loads(raw) if raw else {}, {})
         return parsed
 
     def values(self, event: dict, mode: Mode = LTP) -> dict:
@@ -91,7 +119,8 @@ def render_update(event: dict, values: dict, keys: frozenset, *, mode: Mode = LT
         subset = {k: v for k, v in values.items() if k in keys}
     if not subset:
         return None
-    return json.dumps(
-        {"type": mode.update_type, "seq": event["seq"], "ts": event["ts"], mode.field: subset},
-        separators=(",", ":"),
-    )
+    message = {"type": mode.update_type, "seq": event["seq"], "ts": event["ts"]}
+    if mode.tf is not None:
+        message["tf"] = mode.tf
+    message[mode.field] = subset
+    return json.dumps(message, separators=(",", ":"))

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.support.postgres import PostgresServer
 from tests.support.processes import NOWHERE_API_URL, mark_running_test
 from tests.support.redis import RedisServer
 from tests.support.stack import Stack
@@ -17,6 +18,46 @@ from tests.support.stack import Stack
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Before each test's fixtures: whether it may start processes (marked `e2e`)."""
     mark_running_test(e2e=item.get_closest_marker("e2e") is not None)
+
+
+PG_ALIAS = "pg"  # the bar store's tests on PostgreSQL: django_db(databases=[..., "pg"])
+
+
+def _wants_postgres(items: list[pytest.Item]) -> bool:
+    for item in items:
+        if "postgres_server" in getattr(item, "fixturenames", ()):
+            return True
+        marker = item.get_closest_marker("django_db")
+        if marker is not None and PG_ALIAS in (marker.kwargs.get("databases") or ()):
+            return True
+    return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request) -> Iterator[PostgresServer | None]:
+    """A real PostgreSQL for this session when a selected test uses it (the `pg` alias,
+    or a stack's database); None otherwise."""
+    server = PostgresServer() if _wants_postgres(request.session.items) else None
+    yield server
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory, postgres_server):
+    """pytest-django's hook before the test databases are made. A file for the SQLite
+    test database: feed threads write while tests read, and SQLite's shared-cache memory
+    database locks whole tables instead of waiting. And the `pg` alias (on this session's
+    PostgreSQL) when a selected test uses it."""
+    from django.conf import settings
+    from django.db import connections
+
+    path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(path)
+    if postgres_server is not None:
+        settings.DATABASES[PG_ALIAS] = postgres_server.alias_settings("marketstream")
+        connections.configure_settings(settings.DATABASES)  # the new alias's defaults
+        connections.__dict__.pop("settings", None)
 
 
 @pytest.fixture
@@ -107,16 +148,6 @@ def page(browser):
     context = browser.new_context(viewport=VIEWPORT)
     yield context.new_page()
     context.close()
-
-
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(tmp_path_factory):
-    """A file for the test database: feed threads write while tests read, and SQLite's
-    shared-cache memory database locks whole tables instead of waiting."""
-    from django.conf import settings
-
-    path = tmp_path_factory.mktemp("db") / "test.sqlite3"
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(path)
 
 
 @pytest.fixture(autouse=True)

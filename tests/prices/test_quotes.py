@@ -32,7 +32,7 @@ def test_a_quote_record_carries_the_change_from_the_previous_close():
     assert previous_close(quote) == 1600.1
     record = quote_record(quote, prev_close=1600.1, oi=None)
     assert record["change"] == 12.25 and record["change_pct"] == 0.77
-    assert record["ltt"] == "2025-11-23T12:13:20+00:00"
+    assert record["ltt"] == "2025-11-23T12:13:20+05:30"  # the LTT is IST wall-clock time
     assert (record["total_buy_qty"], record["total_sell_qty"], record["oi"]) == (200, 100, None)
     index = Quote(0, 13, 26150.05, 0, 0, 0.0, 0, 0, 0, 26100.0, 26000.0, 26200.0, 26050.0)
     assert previous_close(index) is None  # indices' comes in a packet of its own
@@ -157,10 +157,14 @@ async def test_quote_and_depth_watchers_get_a_snapshot_then_updates_per_window(s
         while (message := await ws.receive_json_from(timeout=5))["type"] != "error":
             pass
         assert "at most 50 keys" in message["error"]
+        await ws.send_json_to({"action": "subscribe", "mode": "bars", "keys": [RELIANCE]})
+        while (message := await ws.receive_json_from(timeout=5))["type"] != "error":
+            pass
+        assert "unknown mode 'bars'" in message["error"]
         await ws.send_json_to({"action": "subscribe", "mode": "candles", "keys": [RELIANCE]})
         while (message := await ws.receive_json_from(timeout=5))["type"] != "error":
             pass
-        assert "unknown mode 'candles'" in message["error"]
+        assert "unknown tf None" in message["error"]
     finally:
         await ws.disconnect()
         await sync_to_async(runtime.stop)()
