@@ -91,6 +91,13 @@ class PriceBook:
             sides.append(rows)
         return sides[0], sides[1]
 
+    def history_anchor(self, key: InstrumentKey) -> tuple[TickGrid, int]:
+        """`key`'s tick grid and previous close in ticks: the simulator's daily history
+        (`archive`) ends at this close."""
+        with self._lock:
+            state = self._ensure(key)
+            return state[0], state[2]
+
     def snapshot(self, key: InstrumentKey) -> dict[str, float]:
         with self._lock:
             grid, ticks, prev, opn, high, low, volume = self._ensure(key)

@@ -27,6 +27,11 @@ class SimulatorConfig:
     ticks_per_second: float = 2.0  # per subscribed instrument
     rest_requests_per_second: float = 1.0  # /v2/marketfeed, per client id
     order_requests_per_second: float = 10.0  # /v2/orders, per client id
+    # /v2/charts/{historical,intraday} together, per client id (DhanHQ's Data API limit)
+    data_requests_per_second: float = 5.0
+    # Client ids whose account lacks DhanHQ's Data API add-on: their chart calls get 403
+    # `DH-902` and their profile says `"dataPlan": "Deactive"`.
+    no_data_api: set[str] = field(default_factory=set)
     order_step_seconds: float = 0.1  # the matching model's pace (an order moves a status)
     # What each client id held at the open, for `GET /v2/holdings`:
     # client id -> [{"key": "NSE_EQ:2885", "quantity": 10, "avg_cost": 1400.5}, ...]

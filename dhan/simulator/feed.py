@@ -1,7 +1,9 @@
 """The simulator's market feed: DhanHQ's v2 WebSocket (query string checked against every
 configured account: 808/809 for a wrong client id or token, 807 for an expired one;
 subscribe and unsubscribe in all three modes, prev close on subscribe for indices, 805 for
-a sixth connection, 804 past 5000 instruments), ticking every subscribed instrument.
+a sixth connection, 804 past 5000 instruments), ticking every subscribed instrument. Its
+packets' LTT is on DhanHQ's clock (IST wall-clock seconds, `dhan.clock`), and every step
+is recorded as the day's minutes (`minutes.MinuteRecorder`) that the chart API serves.
 Served by `server.DhanSimulator`.
 """
 
@@ -18,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from dhan.clock import feed_ltt
 from dhan.limits import MAX_CONNECTIONS_PER_CLIENT, MAX_INSTRUMENTS_PER_CONNECTION
 from dhan.packets import (
     DepthLevel,
@@ -35,8 +38,9 @@ from dhan.requests import FeedMode, RequestError, parse_request
 from dhan.segments import InstrumentKey
 from dhan.simulator.book import PriceBook
 from dhan.simulator.config import SimulatorConfig
+from dhan.simulator.history import DERIVATIVE_SEGMENTS
+from dhan.simulator.minutes import MinuteRecorder
 
-DERIVATIVE_SEGMENTS = frozenset({2, 3, 5, 7, 8})
 FULL_DEPTH_LEVELS = 5
 INDEX_SEGMENT = 0
 
@@ -57,10 +61,14 @@ class FeedServer:
         config: SimulatorConfig,
         prices: PriceBook,
         *,
+        recorder: MinuteRecorder | None = None,
         after_tick: Callable[[dict[InstrumentKey, float]], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.prices = prices
+        self.recorder = recorder or MinuteRecorder()
+        self._clock = clock
         self._after_tick = after_tick  # the depth feed ticks with the market feed
         self.silent = False  # keep sockets open but send nothing (watchdog tests)
         self.connections_total = 0
@@ -157,35 +165,48 @@ class FeedServer:
                 for key in list(session.subscriptions):
                     if key not in stepped:
                         stepped[key] = self.prices.step(key)
-            now = int(time.time())
+            # One second for the packets' LTT and the recorded minute, read after the
+            # steps and recorded before any await, so a minute read as complete is.
+            now = int(self._clock())
+            snapshots = self._record(stepped, now)
             for session in sessions:
                 frames = [encode_market_status(InstrumentKey(0, 0))] if first else []
-                frames += [
-                    build_packet(key, mode, now, self.prices.snapshot(key), self.prices)
+                frames += [  # a key subscribed since the steps waits for the next tick
+                    build_packet(key, mode, feed_ltt(now), snapshots[key], self.prices)
                     for key, mode in list(session.subscriptions.items())
+                    if key in snapshots
                 ]
                 await self._send(session, frames)
             first = False
             if self._after_tick is not None:
                 await self._after_tick(stepped)
+                self._record({k: p for k, p in stepped.items() if k not in snapshots}, now)
+
+    def _record(self, stepped: dict[InstrumentKey, float], now: int) -> dict[InstrumentKey, dict]:
+        """Each stepped key's book after its step, recorded in the day's minutes."""
+        snapshots = {key: self.prices.snapshot(key) for key in stepped}
+        for key, s in snapshots.items():
+            self.recorder.record(key, now=now, ltp=s["ltp"], volume=int(s["volume"]))
+        return snapshots
 
 
 def build_packet(
-    key: InstrumentKey, mode: FeedMode, now: int, s: dict[str, float], book: PriceBook
+    key: InstrumentKey, mode: FeedMode, ltt: int, s: dict[str, float], book: PriceBook
 ) -> bytes:
-    """The packet DhanHQ would send for `key` in `mode`, from the price book's snapshot
-    (and, in full mode, the top 5 levels of its order book)."""
+    """The packet DhanHQ would send for `key` in `mode` with last trade time `ltt` (IST
+    wall-clock seconds), from the price book's snapshot (and, in full mode, the top 5
+    levels of its order book)."""
     if mode == FeedMode.TICKER:
-        return encode_ticker(key, ltp=s["ltp"], ltt=now)
+        return encode_ticker(key, ltp=s["ltp"], ltt=ltt)
     if mode == FeedMode.QUOTE:
-        quote = _quote(key, now, s)
+        quote = _quote(key, ltt, s)
         if key.segment in DERIVATIVE_SEGMENTS:
             quote += encode_oi(key, oi=int(s["volume"]) * 10)
         return quote
-    return _full(key, now, s, book)
+    return _full(key, ltt, s, book)
 
 
-def _quote(key: InstrumentKey, now: int, s: dict[str, float]) -> bytes:
+def _quote(key: InstrumentKey, ltt: int, s: dict[str, float]) -> bytes:
     volume = int(s["volume"])
     atp = (s["high"] + s["low"]) / 2
     return encode_quote(
@@ -194,7 +215,7 @@ def _quote(key: InstrumentKey, now: int, s: dict[str, float]) -> bytes:
             key.security_id,
             s["ltp"],
             25,
-            now,
+            ltt,
             atp,
             volume,
             volume // 2,
@@ -207,7 +228,7 @@ def _quote(key: InstrumentKey, now: int, s: dict[str, float]) -> bytes:
     )
 
 
-def _full(key: InstrumentKey, now: int, s: dict[str, float], book: PriceBook) -> bytes:
+def _full(key: InstrumentKey, ltt: int, s: dict[str, float], book: PriceBook) -> bytes:
     volume, ltp = int(s["volume"]), s["ltp"]
     bids, asks = book.depth(key, FULL_DEPTH_LEVELS)
     depth = tuple(
@@ -221,7 +242,7 @@ def _full(key: InstrumentKey, now: int, s: dict[str, float], book: PriceBook) ->
             key.security_id,
             ltp,
             25,
-            now,
+            ltt,
             atp,
             volume,
             volume // 2,

@@ -11,7 +11,9 @@ token), served by `server.DhanSimulator` on its own thread:
   order). An unknown order, another client's, or cancelling one that is no longer open:
   400 `DH-906`;
 - the profile, `GET /v2/profile`: DhanHQ knows the account by its `access-token` alone
-  and answers its `dhanClientId` (MarketStream checks a token with it before storing it).
+  and answers its `dhanClientId` (MarketStream checks a token with it before storing it);
+- price history, `POST /v2/charts/{historical,intraday}` (`charts.ChartServer`), and the
+  simulator's own `GET /simulator/data-calls`: each client id's Data API call counts.
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from dhan.limits import REST_MAX_INSTRUMENTS
 from dhan.segments import SEGMENT_CODES, InstrumentKey
+from dhan.simulator.answers import (
+    auth_error,
+    error_body,
+    input_error,
+    quote_entry,
+    rate_limit_error,
+)
 from dhan.simulator.book import PriceBook
+from dhan.simulator.charts import CHART_PATHS, ChartServer
 from dhan.simulator.config import SimulatorConfig
 from dhan.simulator.orders import Order, OrderBook, OrderError
 from dhan.simulator.ordershapes import book_row
@@ -42,6 +52,7 @@ ORDERS_PATH = "/v2/orders"
 POSITIONS_PATH, HOLDINGS_PATH = "/v2/positions", "/v2/holdings"
 PORTFOLIO_PATHS = (POSITIONS_PATH, HOLDINGS_PATH)
 PROFILE_PATH = "/v2/profile"
+DATA_CALLS_PATH = "/simulator/data-calls"  # the simulator's own, not DhanHQ's
 CORRELATION_PATH = "/v2/orders/external/"
 ORDER_ERROR_MESSAGE = "Incorrect request for order and cannot be processed"
 
@@ -49,10 +60,13 @@ ORDER_ERROR_MESSAGE = "Incorrect request for order and cannot be processed"
 class RestServer:
     """An HTTP server on a thread of its own; `rest_request` is the logic, testable alone."""
 
-    def __init__(self, config: SimulatorConfig, prices: PriceBook, orders: OrderBook) -> None:
+    def __init__(
+        self, config: SimulatorConfig, prices: PriceBook, orders: OrderBook, charts: ChartServer
+    ) -> None:
         self.config = config
         self.prices = prices
         self.orders = orders
+        self.charts = charts
         self.port = 0
         self.calls = 0
         self.call_times: list[float] = []  # each request's arrival, time.monotonic()
@@ -83,11 +97,16 @@ class RestServer:
     def rest_request(
         self, path: str, *, headers: Mapping[str, str], body: bytes, method: str = "POST"
     ) -> tuple[int, dict | list]:
-        """One request, answered in DhanHQ's JSON shape: (status, body)."""
+        """One request, answered in DhanHQ's JSON shape: (status, body). `calls` and
+        `call_times` count all but the Data API's, which `charts` counts."""
+        route = path.partition("?")[0].rstrip("/")
+        if route in CHART_PATHS and method == "POST":
+            return self.charts.request(route, headers=headers, body=body)
+        if route == DATA_CALLS_PATH and method == "GET":
+            return HTTPStatus.OK, self.charts.counts_json()
         with self._lock:
             self.calls += 1
             self.call_times.append(time.monotonic())
-        route = path.partition("?")[0].rstrip("/")
         kind = route.rsplit("/", 1)[-1]
         market = route.startswith("/v2/marketfeed/") and kind in KINDS and method == "POST"
         orders = route == ORDERS_PATH or route.startswith(ORDERS_PATH + "/")
@@ -96,14 +115,12 @@ class RestServer:
         if route == PROFILE_PATH and method == "GET":
             return self._profile(headers.get("access-token", ""))
         if not market and not orders:
-            return HTTPStatus.NOT_FOUND, _error("DH-905", "Input_Exception", "no such API")
+            return HTTPStatus.NOT_FOUND, input_error("no such API")
         client_id = headers.get("client-id", "")
         if self.config.auth_refusal(client_id, headers.get("access-token", "")) is not None:
-            return HTTPStatus.UNAUTHORIZED, _auth_error()
+            return HTTPStatus.UNAUTHORIZED, auth_error()
         if not (self._within_rate(client_id) if market else self._within_order_rate(client_id)):
-            return HTTPStatus.TOO_MANY_REQUESTS, _error(
-                "DH-904", "Rate_Limit", "Too many requests on server from single user"
-            )
+            return HTTPStatus.TOO_MANY_REQUESTS, rate_limit_error()
         if market:
             return self._answer(kind, body)
         if portfolio:
@@ -115,7 +132,7 @@ class RestServer:
         needed), in DhanHQ's shape; 401 `DH-901` for a token no live account holds."""
         owner = next((c for c, t in self.config.account_tokens().items() if t == token), None)
         if not token or owner is None or self.config.auth_refusal(owner, token) is not None:
-            return HTTPStatus.UNAUTHORIZED, _auth_error()
+            return HTTPStatus.UNAUTHORIZED, auth_error()
         valid_until = time.localtime(time.time() + TOKEN_VALIDITY_SECONDS)
         return HTTPStatus.OK, {
             "dhanClientId": owner,
@@ -123,7 +140,7 @@ class RestServer:
             "activeSegment": "Equity, Derivative, Currency, Commodity",
             "ddpi": "Active",
             "mtf": "Active",
-            "dataPlan": "Active",
+            "dataPlan": "Deactive" if owner in self.config.no_data_api else "Active",
             "dataValidity": time.strftime("%Y-%m-%d %H:%M:%S.0", valid_until),
         }
 
@@ -174,7 +191,7 @@ class RestServer:
             except OrderError as exc:
                 return HTTPStatus.BAD_REQUEST, _order_error(str(exc))
             return HTTPStatus.OK, {"orderId": order.order_id, "orderStatus": order.status}
-        return HTTPStatus.NOT_FOUND, _error("DH-905", "Input_Exception", "no such API")
+        return HTTPStatus.NOT_FOUND, input_error("no such API")
 
     def _place(self, client_id: str, body: bytes) -> tuple[int, dict]:
         try:
@@ -182,11 +199,9 @@ class RestServer:
         except ValueError:
             request = None
         if not isinstance(request, dict):
-            return HTTPStatus.BAD_REQUEST, _error("DH-905", "Input_Exception", "bad body")
+            return HTTPStatus.BAD_REQUEST, input_error("bad body")
         if request.get("dhanClientId") not in (None, "", client_id):
-            return HTTPStatus.BAD_REQUEST, _error(
-                "DH-905", "Input_Exception", "dhanClientId is not the client-id header's"
-            )
+            return HTTPStatus.BAD_REQUEST, input_error("dhanClientId is not the client-id header's")
         order = self.orders.place(client_id, request)
         return HTTPStatus.OK, {"orderId": order.order_id, "orderStatus": order.status}
 
@@ -200,15 +215,13 @@ class RestServer:
                 for sid in ids
             ]
         except (ValueError, TypeError, AttributeError):
-            return HTTPStatus.BAD_REQUEST, _error("DH-905", "Input_Exception", "bad body")
+            return HTTPStatus.BAD_REQUEST, input_error("bad body")
         if len(wanted) > REST_MAX_INSTRUMENTS or any(s not in SEGMENT_CODES for s, _ in wanted):
-            return HTTPStatus.BAD_REQUEST, _error(
-                "DH-905", "Input_Exception", "up to 1000 instruments of known segments"
-            )
+            return HTTPStatus.BAD_REQUEST, input_error("up to 1000 instruments of known segments")
         data: dict[str, dict[str, dict]] = {}
         for seg, sid in wanted:
             snap = self.prices.snapshot(InstrumentKey(SEGMENT_CODES[seg], sid))
-            data.setdefault(seg, {})[str(sid)] = _entry(kind, snap)
+            data.setdefault(seg, {})[str(sid)] = quote_entry(kind, snap)
         return HTTPStatus.OK, {"data": data, "status": "success"}
 
 
@@ -238,41 +251,11 @@ def _handler(server: RestServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _error(code: str, kind: str, message: str) -> dict:
-    return {"errorType": kind, "errorCode": code, "errorMessage": message}
-
-
-def _auth_error() -> dict:
-    return _error(
-        "DH-901",
-        "Invalid_Authentication",
-        "Client ID or user generated access token is invalid or expired.",
-    )
-
-
 def _order_error(detail: str) -> dict:
-    return _error("DH-906", "Order_Error", f"{ORDER_ERROR_MESSAGE}: {detail}")
+    return error_body("DH-906", "Order_Error", f"{ORDER_ERROR_MESSAGE}: {detail}")
 
 
 def _row_or_error(order: Order | None, detail: str) -> tuple[int, dict]:
     if order is None:
         return HTTPStatus.BAD_REQUEST, _order_error(detail)
     return HTTPStatus.OK, book_row(order)
-
-
-def _entry(kind: str, snap: dict[str, float]) -> dict:
-    entry: dict = {"last_price": snap["ltp"]}
-    if kind in ("ohlc", "quote"):
-        entry["ohlc"] = {
-            "open": snap["open"],
-            "close": snap["prev_close"],
-            "high": snap["high"],
-            "low": snap["low"],
-        }
-    if kind == "quote":
-        entry.update(
-            volume=int(snap["volume"]),
-            net_change=round(snap["ltp"] - snap["prev_close"], 2),
-            last_trade_time=time.strftime("%d/%m/%Y %H:%M:%S"),
-        )
-    return entry

@@ -1,9 +1,9 @@
 """`DhanSimulator`: a local DhanHQ (the v2 market feed, 20-level depth on the same port at
 `/twentydepth`, live order updates on it at `/orderupdate`, and REST: the market quote and
-orders, matched on the simulator's own prices) for the demo and the tests, speaking the
-real protocols so the official `dhanhq` SDK works against it, for every account of
-`SimulatorConfig.accounts`. Run by `manage.py dhan_simulator`; tests start it in a thread
-with `start()`.
+orders, matched on the simulator's own prices, and price history consistent with what the
+feed streamed) for the demo and the tests, speaking the real protocols so the official
+`dhanhq` SDK works against it, for every account of `SimulatorConfig.accounts`. Run by
+`manage.py dhan_simulator`; tests start it in a thread with `start()`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -20,11 +21,16 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from dhan.segments import InstrumentKey
+from dhan.simulator.archive import PriceArchive
+from dhan.simulator.bars import Bar
 from dhan.simulator.book import PriceBook
+from dhan.simulator.charts import ChartServer, DataCallCounts
 from dhan.simulator.config import SimulatorConfig
 from dhan.simulator.controls import AccountAndOrderControls
 from dhan.simulator.depth import DEPTH_PATH, DepthServer
 from dhan.simulator.feed import FeedServer
+from dhan.simulator.history import DERIVATIVE_SEGMENTS
+from dhan.simulator.minutes import MinuteRecorder
 from dhan.simulator.orders import OrderBook
 from dhan.simulator.ordershapes import alert_text
 from dhan.simulator.ordersocket import ORDER_UPDATE_PATH, OrderSocketServer
@@ -46,6 +52,7 @@ class DhanSimulator(AccountAndOrderControls):
         tick_size: Callable[[InstrumentKey], float] | None = None,
         base_prices: Mapping[str, float] | None = None,
         symbols: Mapping[str, str] | None = None,  # "NSE_EQ:2885" -> its trading symbol
+        clock: Callable[[], float] = time.time,  # the feed's LTT and the history's today
     ) -> None:
         self.config = config or SimulatorConfig()
         rng = random.Random(self.config.seed)
@@ -57,8 +64,19 @@ class DhanSimulator(AccountAndOrderControls):
         self.order_socket = OrderSocketServer(self.config)
         self.orders.listener = lambda o: self.order_socket.publish(o.client_id, alert_text(o))
         self.depth = DepthServer(self.config, self.prices)
-        self.feed = FeedServer(self.config, self.prices, after_tick=self._after_tick)
-        self.rest = RestServer(self.config, self.prices, self.orders)
+        self._clock = clock
+        # the feed's open interest of a derivative is its day's volume times 10
+        self.minutes = MinuteRecorder(oi_per_volume=dict.fromkeys(DERIVATIVE_SEGMENTS, 10))
+        self.feed = FeedServer(
+            self.config,
+            self.prices,
+            recorder=self.minutes,
+            after_tick=self._after_tick,
+            clock=clock,
+        )
+        archive = PriceArchive(self.prices, self.minutes, clock=clock)
+        self.charts = ChartServer(self.config, archive)
+        self.rest = RestServer(self.config, self.prices, self.orders, self.charts)
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -113,6 +131,16 @@ class DhanSimulator(AccountAndOrderControls):
         self, path: str, *, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, dict | list]:
         return self.rest.rest_request(path, headers=headers, body=body)
+
+    def data_call_counts(self) -> dict[str, DataCallCounts]:
+        """Each client id's chart (Data API) calls: served, refused (429) and
+        not_subscribed (403)."""
+        return self.charts.counts()
+
+    def streamed_minutes(self, key: InstrumentKey, *, include_forming: bool = False) -> list[Bar]:
+        """Today's 1-minute bars of what the feed streamed for `key`: the completed ones
+        (as the chart API serves them), or with the one still forming."""
+        return self.minutes.bars(key, now=self._clock(), include_forming=include_forming)
 
     # --- lifecycle ------------------------------------------------------------------
 
