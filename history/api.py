@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
+import orjson
 import redis
 from django.db.models import Case, IntegerField, Q, Value, When
 from django.db.models.functions import Length
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Query, Router
 
 from dhan.segments import SEGMENT_CODES, InstrumentKey, InstrumentKeyError
@@ -63,7 +64,7 @@ def bars(
     from_: Annotated[str | None, Query(None, alias="from", description="YYYY-MM-DD")] = None,
     to: Annotated[str | None, Query(None, description="YYYY-MM-DD, inclusive")] = None,
     limit: Annotated[int, Query(store.MAX_BARS, ge=1, le=store.MAX_BARS)] = store.MAX_BARS,
-) -> JsonResponse:
+) -> HttpResponse:
     """Closed bars of `key` in `tf`, oldest first: the latest `limit` (at most 5000) of the
     range, which without `from` starts as far back as the store goes. `forming` is the
     live bar of the current session (null when none, or when `to` is before today)."""
@@ -79,9 +80,9 @@ def bars(
     forming = _forming(parsed, tf, last)
     if forming is not None and closed and forming["t"] <= closed[-1].t:
         forming = None  # sealed and stored meanwhile
-    return JsonResponse(
-        {"key": parsed, "tf": tf, "bars": [b.as_json() for b in closed], "forming": forming}
-    )
+    body = {"key": parsed, "tf": tf, "bars": [b.as_json() for b in closed], "forming": forming}
+    # orjson: several times faster than json for 5,000 bars, the same shortest floats.
+    return HttpResponse(orjson.dumps(body), content_type="application/json")
 
 
 @router.get(

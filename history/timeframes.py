@@ -49,9 +49,10 @@ class Bar(NamedTuple):
     oi: int | None = None
 
     def as_json(self) -> dict:
-        out = {"t": self.t, "o": self.o, "h": self.h, "l": self.l, "c": self.c, "v": self.v}
-        if self.oi is not None:
-            out["oi"] = self.oi
+        t, o, h, l, c, v, oi = self  # noqa: E741 - unpacked once: 5,000 a request
+        out = {"t": t, "o": o, "h": h, "l": l, "c": c, "v": v}
+        if oi is not None:
+            out["oi"] = oi
         return out
 
 

@@ -59,6 +59,8 @@ def test_the_description_covers_the_contract_and_holds_under_schemathesis(make_s
         "alerts/{alert_id}",
         "alerts/{alert_id}/events",
         "portfolio",
+        "bars",
+        "instruments",
     }
     assert {f"/api/v1/{p}" for p in contract} <= paths
 

@@ -102,8 +102,9 @@ class Stack:
 
     `sim`: a simulator in the test's process (stopped with the stack) or the address of
     one `simulator_process` starts; `redis_url`: Redis (none: the embedded mode); `rest`:
-    DhanHQ's REST API is the simulator's too; `env`: more settings. Nothing starts until
-    asked; `stop` (or leaving a `with`) ends everything, last started first."""
+    DhanHQ's REST API is the simulator's too; `database_url`: another database than the
+    SQLite file (a PostgreSQL one, tests/support/postgres.py); `env`: more settings.
+    Nothing starts until asked; `stop` (or leaving a `with`) ends everything, last started first."""
 
     def __init__(
         self,
@@ -113,11 +114,12 @@ class Stack:
         redis_url: str | None = None,
         rest: bool = False,
         database: str = "stack.sqlite3",
+        database_url: str | None = None,
         **env: str,
     ) -> None:
         self.tmp, self.sim, self.redis_url = tmp, sim, redis_url
         self.db = tmp / database
-        settings = {"DATABASE_URL": f"sqlite:///{self.db}"}
+        settings = {"DATABASE_URL": database_url or f"sqlite:///{self.db}"}
         settings |= {"REDIS_URL": redis_url} if redis_url else {}
         settings |= simulator_env(sim, rest=rest) if sim is not None else {}
         self.env = manage_env(**settings | env)

@@ -51,6 +51,16 @@ class Command(BaseCommand):
             metavar="CLIENT_ID=TOKEN",
             help="another DhanHQ account to accept (the simulator's own made-up token; repeatable)",
         )
+        parser.add_argument(
+            "--data-rate", type=float, default=5.0, help="Data API calls a second per client id"
+        )
+        parser.add_argument(
+            "--no-data-api",
+            action="append",
+            default=[],
+            metavar="CLIENT_ID",
+            help="an account without DhanHQ's Data API add-on (DH-902; repeatable)",
+        )
 
     def handle(self, *args, **opts):
         ticks, symbols = _instruments()
@@ -70,6 +80,8 @@ class Command(BaseCommand):
             seed=opts["seed"],
             pack_frames=opts["pack_frames"],
             accounts=accounts,
+            data_requests_per_second=opts["data_rate"],
+            no_data_api=set(opts["no_data_api"]),
         )
         simulator = DhanSimulator(
             config,
