@@ -16,6 +16,7 @@ django.setup()
 from bench import (  # noqa: E402
     bench_alerts,
     bench_broadcast,
+    bench_candles,
     bench_clients,
     bench_codec,
     bench_connect,
@@ -26,6 +27,7 @@ if __name__ == "__main__":
     only = set(sys.argv[1:])
     for name, module in (
         ("codec", bench_codec),
+        ("candles", bench_candles),  # beside the scanner's figure
         ("distribution", bench_distribution),
         ("broadcast", bench_broadcast),
         ("connect", bench_connect),

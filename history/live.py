@@ -1,8 +1,9 @@
 """What the feed worker keeps of each instrument's live candles where every web process can
 read it: one CANDLE record per key in the price cache (`candle:SEG:SID`, beside the
-QUOTE), `{"forming": {TF: BAR}, "cv": <the day's cumulative volume at the last trade>,
-"ltt": <that trade's LTT>}`. Written through the price sink by `history.candles`; read by
-the bars API, the candle snapshots, and a restarted worker re-seeding its builder.
+QUOTE): `{"forming": {TF: BAR}, "cv": <the day's cumulative volume at the last trade>,
+"ltt": <that trade's LTT>, "day": <its IST day number>, "oi": <open interest,
+derivatives>}`. Written through the price sink by `history.candles`; read by the bars
+API, the candle snapshots, and a restarted worker re-seeding its builder.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ instrument and flushed through the price sink (the one writer of prices).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +20,7 @@ from dhan.packets import DecodeError, Full, Quote
 from dhan.requests import FeedMode
 from dhan.scanner import LtpScanner
 from dhan.segments import InstrumentKey
+from history.candles import LiveCandles
 from prices.cache import PriceStore
 from prices.calendar import market_is_open
 from prices.quotes import INDEX_SEGMENT, book_from_full, previous_close, quote_record
@@ -64,6 +66,17 @@ class MarketFeedKind(ConnectionKind[FeedConnection]):
         self.instruments = instruments
         self.mode = mode
         self.scanner = LtpScanner(Decoder(tick_sizes), keep_quotes=mode != FeedMode.TICKER)
+        # Candles need the quote's volume: none in ticker mode.
+        self.candles = (
+            None
+            if mode == FeedMode.TICKER
+            else LiveCandles(
+                [str(k) for k in instruments],
+                Decoder(tick_sizes),
+                sink=sink,
+                round_the_clock=bool(settings.DEV_MODE),
+            )
+        )
         self._prev_closes: dict[str, float] = {}  # what quotes report their change against
         self._closes_fetched: dict[str, date] = {}  # ticker mode: REST OHLC, once a day
         # A REST call can take seconds: never on the loop, nor on the bookkeeping thread
@@ -74,6 +87,8 @@ class MarketFeedKind(ConnectionKind[FeedConnection]):
         self._bad_frames = 0  # text frames and frames the scanner refused
 
     async def open(self) -> FeedConnection:
+        if self.candles is not None and not self.candles.loaded:
+            await asyncio.to_thread(self.candles.load)  # before the first packet
         conn = FeedConnection(self._credentials, decoder=Decoder())
         await conn.connect()
         return conn
@@ -100,6 +115,8 @@ class MarketFeedKind(ConnectionKind[FeedConnection]):
                     exc,
                 )
             return
+        if self.candles is not None:
+            self.candles.take(frame)
         self.items_received = self.scanner.packets
         if disconnect is not None:
             raise classify_disconnect(disconnect)
@@ -111,13 +128,16 @@ class MarketFeedKind(ConnectionKind[FeedConnection]):
         self.items_received = self.scanner.packets
         # Non-finite prices are found as they are drained: they count as malformed too.
         self.malformed = self._bad_frames + self.scanner.malformed
+        candled = self.candles.collect() if self.candles is not None else False
         if not (prices or closes or packets):
-            return False
+            return candled
         self._prev_closes.update(closes)
         self.sink.put_many(prices.items())
         self.sink.put_prev_closes(closes)
         if packets:
             self._put_quotes(packets, ois)
+            if self.candles is not None:
+                self.candles.put_days(packets)
         return True
 
     def _put_quotes(self, packets: dict[str, Quote | Full], ois: dict[str, int]) -> None:
@@ -151,6 +171,8 @@ class MarketFeedKind(ConnectionKind[FeedConnection]):
 
     def close(self) -> None:
         self._rest.shutdown(wait=False, cancel_futures=True)
+        if self.candles is not None:
+            self.candles.close()
 
     def _fetch_missing_closes(self) -> None:
         """Ticker mode: DhanHQ sends equities no previous close (indices get a code-6
