@@ -15,6 +15,7 @@ django.setup()
 
 from bench import (  # noqa: E402
     bench_alerts,
+    bench_bars,
     bench_broadcast,
     bench_candles,
     bench_clients,
@@ -32,6 +33,7 @@ if __name__ == "__main__":
         ("broadcast", bench_broadcast),
         ("connect", bench_connect),
         ("alerts", bench_alerts),
+        ("bars", bench_bars),
         ("clients", bench_clients),
     ):
         if not only or name in only:

@@ -152,6 +152,12 @@ class DhanRest:
         data = self._market_quote(self._sdk.ohlc_data, keys[:REST_MAX_INSTRUMENTS])
         return _field(data, lambda entry: (entry.get("ohlc") or {}).get("close"))
 
+    def quotes(self, keys: list[InstrumentKey]) -> dict:
+        """The market quote (`/v2/marketfeed/quote`: the day's OHLC and volume) of up to
+        REST_MAX_INSTRUMENTS keys in one call, by segment and security id; {} when the
+        gate or DhanHQ says no. The after-close job's day bars."""
+        return self._market_quote(self._sdk.quote_data, keys[:REST_MAX_INSTRUMENTS])
+
     def _market_quote(self, call: Callable[[dict], dict], keys: list[InstrumentKey]) -> dict:
         if not keys or not self._gate.try_acquire():
             return {}

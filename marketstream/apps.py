@@ -8,8 +8,21 @@ class MarketstreamConfig(AppConfig):
     def ready(self) -> None:
         """The project's wiring, as the apps load, in every process (web, worker, commands):
         the stream layer learns the screener types and where their instruments come from
-        (each type's latest run). Starts nothing; connects no signal."""
+        (each type's latest run); history's backfill learns a screener's rows, and its
+        after-close job the streams' instruments. Starts nothing; connects no signal."""
+        from history.afterclose import register_stream_keys
+        from history.backfillplan import register_screener_source
         from screeners.models import ScreenerType, latest_run_instruments
         from streams.sources import register_source
 
         register_source(ScreenerType.values, latest_run_instruments)
+        register_screener_source(latest_run_instruments)
+        register_stream_keys(streamed_keys)
+
+
+def streamed_keys() -> list[str]:
+    """Every market-feed stream's instrument keys (the after-close job's day bars)."""
+    from streams.models import Stream
+
+    rows = Stream.objects.filter(kind="market_feed").values_list("instruments", flat=True)
+    return sorted({key for keys in rows for key in keys})

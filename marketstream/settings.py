@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -23,7 +24,6 @@ from marketstream.envvars import (
 from marketstream.logredact import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
 
 # Off unless asked for: a debug page shows settings (the Redis URL with its password among
 # them) to whoever triggers an error. `make run` asks for it for the demo.
@@ -195,6 +195,11 @@ CELERY_TASK_ROUTES = {"streams.*": {"queue": "streams"}}
 CELERY_BEAT_SCHEDULE = {
     "supervise-streams": {"task": "streams.supervise_streams", "schedule": 15.0},
     "refresh-portfolios": {"task": "portfolio.refresh", "schedule": 300.0},
+    # The day's bars and the minutes' cross-check (the job skips holidays itself).
+    "history-after-close": {
+        "task": "history.after_close",
+        "schedule": crontab(hour=15, minute=40, day_of_week="mon-fri"),
+    },
 }
 
 # --- DhanHQ -------------------------------------------------------------------------

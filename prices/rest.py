@@ -20,10 +20,17 @@ GATE_KEY_PREFIX = "market_stream:rest_gate:"
 
 class CacheRateGate:
     """`dhan.rest.RateGate` on Django's cache: `add` takes the slot atomically (SET NX PX
-    with django-redis)."""
+    with django-redis). `prefix` names the limit (the market quote's by default; the Data
+    API has its own, `history.dataapi`)."""
 
-    def __init__(self, client_id: str, *, spacing_seconds: float = REST_SPACING_SECONDS) -> None:
-        self._key = GATE_KEY_PREFIX + hashlib.sha256(client_id.encode()).hexdigest()[:16]
+    def __init__(
+        self,
+        client_id: str,
+        *,
+        spacing_seconds: float = REST_SPACING_SECONDS,
+        prefix: str = GATE_KEY_PREFIX,
+    ) -> None:
+        self._key = prefix + hashlib.sha256(client_id.encode()).hexdigest()[:16]
         self._spacing = spacing_seconds
 
     def try_acquire(self) -> bool:

@@ -1,23 +1,42 @@
 """manage.py run_demo: the demo's one owner process (what `make run` execs). It starts the
 DhanHQ simulator and `run_web` as its children, in its own process group, forwards
-SIGTERM, SIGINT and SIGHUP to them and waits for them, so nothing outlives it."""
+SIGTERM, SIGINT and SIGHUP to them and waits for them, so nothing outlives it. Once the
+simulator is up it backfills the demo's history from it (`DemoHistory`, a thread of its
+own, so the pages come up at once)."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+from history.backfill import backfill
+from history.backfillplan import BackfillError
+from history.dataapi import DataApiNotConfigured
+from history.timeframes import ist_day
+from prices.calendar import is_trading_day
+from prices.models import Instrument
+
+logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[3]
 STOP_TIMEOUT_SECONDS = 15.0
 START_TIMEOUT_SECONDS = 30.0
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+DEMO_MINUTE_DAYS = 3  # 1-minute bars of the last 3 trading days and today; daily: a year
+HISTORY_STOP_SECONDS = 5.0  # a stop waits this long for the backfill's current call
 
 
 class Command(BaseCommand):
@@ -33,13 +52,16 @@ class Command(BaseCommand):
         for signum in FORWARDED:
             signal.signal(signum, self._on_signal)
         children: list[tuple[str, subprocess.Popen]] = []
+        history = DemoHistory()
         try:
             children.append(("simulator", _manage("dhan_simulator", "--port", str(sim_port))))
             _wait_for_port(sim_port, children[0][1], stopping=lambda: self._stopping)
+            history.start()
             web = ["run_web", "--host", host, "--port", str(port), "--demo-streams"]
             children.insert(0, ("web server", _manage(*web)))
             died = self._watch(children)
         finally:
+            history.stop()
             _stop(children)
         if died:
             raise CommandError(f"the {died} exited on its own; the demo stopped")
@@ -56,6 +78,72 @@ class Command(BaseCommand):
                     return name
             time.sleep(0.2)
         return None
+
+
+class DemoHistory:
+    """The demo's history from the simulator's Data API: a year of daily bars and the
+    1-minute bars of the last DEMO_MINUTE_DAYS trading days and today (what the simulator
+    streamed so far) of every instrument in the table, within the Data API limit, on a
+    thread this object starts and stops (a re-run of the demo fetches only what is
+    missing). Logs each backfill's summary."""
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="demo-history", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Called as the demo stops: the backfill ends after its current call."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(HISTORY_STOP_SECONDS)
+
+    def _run(self) -> None:
+        """The thread: wait for the simulator's REST port, then backfill, daily first
+        (what screens and the daily chart need), then minutes."""
+        try:
+            if not _api_listening(stopping=self._stopping):
+                return
+            keys = [i.key for i in Instrument.objects.all()]
+            minutes_from = _trading_days_back(ist_day(int(time.time())), DEMO_MINUTE_DAYS)
+            for timeframe, first in (("1d", None), ("1m", minutes_from)):
+                if self._stopping.is_set():
+                    return
+                summary = backfill(
+                    timeframe=timeframe, keys=keys, first=first, should_stop=self._stopping.is_set
+                )
+                logger.info("demo history from the simulator: %s", summary.line())
+        except (BackfillError, DataApiNotConfigured) as exc:
+            logger.warning("demo history not fetched: %s", exc)
+        except Exception:  # the thread's last word: the demo runs on without history
+            logger.exception("demo history failed")
+        finally:
+            connections.close_all()
+
+
+def _trading_days_back(today: date, count: int) -> date:
+    """The first of the last `count` trading days before `today`."""
+    day = today
+    for _ in range(count):
+        day -= timedelta(days=1)
+        while not is_trading_day(day):
+            day -= timedelta(days=1)
+    return day
+
+
+def _api_listening(*, stopping: threading.Event) -> bool:
+    """Wait for the Data API's port (the simulator's REST server) or the stop."""
+    url = urlsplit(settings.DHANHQ_API_URL)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and not stopping.is_set():
+        with socket.socket() as probe:
+            if probe.connect_ex((url.hostname or "127.0.0.1", url.port or 443)) == 0:
+                return True
+        stopping.wait(0.1)
+    return False
 
 
 def _manage(*args: str) -> subprocess.Popen:
