@@ -15,6 +15,7 @@ django.setup()
 
 from bench import (  # noqa: E402
     bench_alerts,
+    bench_backfill,
     bench_bars,
     bench_broadcast,
     bench_candles,
@@ -34,6 +35,7 @@ if __name__ == "__main__":
         ("connect", bench_connect),
         ("alerts", bench_alerts),
         ("bars", bench_bars),
+        ("backfill", bench_backfill),  # about 9 minutes: at the Data API limit
         ("clients", bench_clients),
     ):
         if not only or name in only:

@@ -16,6 +16,7 @@ urlpatterns = [
     # Browsers ask for /favicon.ico whatever the page says.
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("screeners/", include("screeners.urls")),
+    path("chart/", include("history.urls")),
     path("api/v1/ws_subscriptions", price_views.ws_subscriptions, name="ws_subscriptions"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
