@@ -61,6 +61,38 @@ def _key(raw: object) -> tuple[str, Instrument]:
     return str(key), instrument
 
 
+# A trading symbol listed in several segments means its cash listing here first.
+PREFERRED_SEGMENT = "NSE_EQ"
+
+
+def key_from_text(text: str) -> str:
+    """The key of the instrument the alert form's text names: a key as given
+    (`NSE_EQ:2885`: `parse_alert` checks it), or a trading symbol, any case (`RELIANCE`):
+    its NSE_EQ listing, else its only listing. Called by alerts.forms for the page's form
+    (the API takes keys only). Raises AlertInputError for a symbol nobody lists, or one
+    listed in several segments but not NSE_EQ."""
+    text = text.strip()
+    if not text:
+        raise AlertInputError("name an instrument: pick one from the list, or type its symbol")
+    if ":" in text:
+        return text
+    listings = {
+        row.exchange_segment: row.key
+        for row in Instrument.objects.filter(trading_symbol__iexact=text)
+    }
+    if PREFERRED_SEGMENT in listings:
+        return listings[PREFERRED_SEGMENT]
+    if len(listings) == 1:
+        return next(iter(listings.values()))
+    if listings:
+        segments = ", ".join(sorted(listings))
+        raise AlertInputError(f"{text} is listed in {segments}: pick one from the list")
+    raise AlertInputError(
+        f"unknown symbol {text!r}: pick an instrument from the list, or give its key "
+        "(as NSE_EQ:2885)"
+    )
+
+
 def _value(raw: object, condition: str, instrument: Instrument) -> Decimal:
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise AlertInputError("'value' must be a number")

@@ -1,16 +1,23 @@
-// The instrument panel of a screener page: a row's quote and its order book as a depth
-// ladder (20 levels while DhanHQ's depth socket serves the instrument, else full mode's 5,
-// said under the title), with quantity bars, the spread and total bid and ask quantity.
-// Opening it subscribes the row in depth (and quote) mode on the page's one socket
-// (socket.js), closing it unsubscribes depth; socket.js polls /api/v1/depth instead while
-// the socket is down. OI shows for derivatives only, or wherever it is not zero.
+// The instrument panel (templates/screeners/_instrument_panel.html): a row's quote, its chart
+// (chart.js) and its order book as a depth ladder (20 levels while DhanHQ's depth socket
+// serves the instrument, else full mode's 5, said under the title), with quantity bars, the
+// spread and total bid and ask quantity. A screener's row, an order, a holding or an alert
+// opens it. Opening subscribes the row in depth (and quote) mode on the page's one socket
+// (socket.js), and its candles; closing unsubscribes both; socket.js polls /api/v1/depth
+// instead while the socket is down. OI shows for derivatives only, or wherever it is not zero.
 
 import * as socket from "./socket.js";
+import {CandleChart} from "./chart.js";
 import {fixed, quantity} from "./format.js";
 
 const panel = document.getElementById("instrument-panel");
+const CHART_PATH = document.body.dataset.chartPath || "/chart/";
 let current = null;  // the key shown, or null
+let chart = null;  // the panel's CandleChart, made when the panel first opens
 const lastQuotes = new Map();  // key -> the last QUOTE seen, shown at once when a row opens
+// The rows orders.js and portfolio.js draw carry no key: it comes from their messages.
+const orders = new Map();  // order_no -> {key, symbol}
+let holdings = [];  // the portfolio table's rows, in order: [{key, symbol}]
 
 const QUOTE_FIELDS = [
   ["ltp", "LTP"], ["change_pct", "Change %"], ["open", "Open"], ["high", "High"],
@@ -34,7 +41,7 @@ function showsOi(key, quote) {
   return derivative || (typeof quote.oi === "number" && quote.oi !== 0);
 }
 
-function open(key, title) {
+function open(key, title, {tick} = {}) {
   if (!panel) return;
   if (current && current !== key) socket.unsubscribe([current], {mode: "depth"});
   current = key;
@@ -48,11 +55,18 @@ function open(key, title) {
   else panel.querySelector(".js-panel-quote").replaceChildren();
   socket.subscribe([key], {mode: "depth"});
   socket.subscribe([key], {mode: "quote"});  // held already when the row is live
+  panel.querySelector(".js-panel-chart-link").href = `${CHART_PATH}${key}`;
+  const chartRoot = panel.querySelector(".js-chart");
+  if (chartRoot) {
+    chart ??= new CandleChart(chartRoot);
+    chart.show(key, {tick});
+  }
 }
 
 function close() {
   if (!panel || !current) return;
   socket.unsubscribe([current], {mode: "depth"});
+  chart?.hide();
   current = null;
   panel.hidden = true;
   delete panel.dataset.instrumentKey;
@@ -121,11 +135,42 @@ socket.on("depth_update", applyBooks);
 socket.on("quote_snapshot", applyQuotes);
 socket.on("quote_update", applyQuotes);
 
-// Rows open the panel; Escape and the close button close it.
-for (const row of document.querySelectorAll(".js-row[data-instrument-key]")) {
-  const openRow = () => open(row.dataset.instrumentKey, row.dataset.symbol || row.dataset.instrumentKey);
-  row.addEventListener("click", openRow);
-  row.addEventListener("keydown", (event) => { if (event.key === "Enter") openRow(); });
+// --- rows that open the panel --------------------------------------------------------------
+
+socket.on("orders_snapshot", (message) => message.orders.forEach(noteOrder));
+socket.on("order_update", (message) => noteOrder(message.order));
+socket.on("portfolio_update", (message) => {
+  holdings = message.portfolio.holdings.map(({key, symbol}) => ({key, symbol}));
+});
+
+function noteOrder(order) {
+  if (order?.key) orders.set(order.order_no, {key: order.key, symbol: order.symbol});
 }
+
+// A row's instrument, {key, symbol}: its own (a screener's rows, alerts, the holdings the
+// server drew) or its message's (orders and holdings drawn live).
+function instrumentOf(row) {
+  const {instrumentKey, symbol, orderNo} = row.dataset;
+  if (instrumentKey) return {key: instrumentKey, symbol};
+  if (orderNo) return orders.get(orderNo);
+  return row.closest("#portfolio-table") ? holdings[row.sectionRowIndex] : undefined;
+}
+
+function openRow(row) {
+  const instrument = instrumentOf(row);
+  const tick = row.querySelector("[data-tick]")?.dataset.tick;  // a screener's price cell
+  if (instrument?.key) open(instrument.key, instrument.symbol || instrument.key, {tick});
+}
+
+// Rows (drawn now or later) open the panel, but not their links, buttons and forms;
+// Escape and the close button close it.
+const ROWS = "tr.js-row, .js-panel-rows > tbody > tr:not(.empty):not(.event)";
+document.addEventListener("click", (event) => {
+  const row = event.target.closest(ROWS);
+  if (row && panel && !event.target.closest("a, button, input, select, form")) openRow(row);
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") close();
+  else if (event.key === "Enter" && event.target.matches?.(ROWS)) openRow(event.target);
+});
 panel?.querySelector(".js-panel-close")?.addEventListener("click", close);
-document.addEventListener("keydown", (event) => { if (event.key === "Escape") close(); });

@@ -1,6 +1,6 @@
 // The page's one WebSocket to /ws/dashboard/ (docs/contract.md), shared by every script on
 // every page (they import this module; never load it by its own <script> tag, or the page
-// gets a second instance): subscriptions by mode (ltp, quote, depth, and modes to come),
+// gets a second instance): subscriptions by mode (ltp, quote, depth, candles per timeframe),
 // the signed-in user's streams (`subscribe_orders`, `subscribe_portfolio`) and handlers by
 // message type. One reconnect, with full-jitter exponential backoff, sends every
 // subscription again. While the socket is down and the tab is visible, the modes that have
@@ -29,7 +29,7 @@ const POLLED = {
     message: (body) => ({type: "depth_snapshot", depth: {[key]: body}}), mayBeMissing: true})),
 };
 
-const subscribed = new Map();  // mode -> Set of keys
+const subscribed = new Map();  // mode ("candles:1m" for candles in a timeframe) -> Set of keys
 const streams = new Set();  // actions sent on every open: "subscribe_orders", ...
 const handlers = new Map();  // message type -> [handler]
 const linkListeners = [];
@@ -57,21 +57,24 @@ export function linkState() {
   return link;
 }
 
-// Keys to get in `mode` (ltp when omitted); kept across reconnects.
-export function subscribe(keys, {mode = "ltp"} = {}) {
-  if (!subscribed.has(mode)) subscribed.set(mode, new Set());
-  const held = subscribed.get(mode);
+// Keys to get in `mode` (ltp when omitted; candles in timeframe `tf`); kept across
+// reconnects.
+export function subscribe(keys, {mode = "ltp", tf = null} = {}) {
+  const slot = tf ? `${mode}:${tf}` : mode;
+  if (!subscribed.has(slot)) subscribed.set(slot, new Set());
+  const held = subscribed.get(slot);
   const added = keys.filter((key) => !held.has(key));
   added.forEach((key) => held.add(key));
-  if (added.length) sendIfOpen(subscribeMessage("subscribe", mode, added));
+  if (added.length) sendIfOpen(subscribeMessage("subscribe", slot, added));
   if (added.length && pollTimer) pollOnce();
   connect();
 }
 
-export function unsubscribe(keys, {mode = "ltp"} = {}) {
-  const held = subscribed.get(mode);
+export function unsubscribe(keys, {mode = "ltp", tf = null} = {}) {
+  const slot = tf ? `${mode}:${tf}` : mode;
+  const held = subscribed.get(slot);
   const removed = keys.filter((key) => held?.delete(key));
-  if (removed.length) sendIfOpen(subscribeMessage("unsubscribe", mode, removed));
+  if (removed.length) sendIfOpen(subscribeMessage("unsubscribe", slot, removed));
 }
 
 // A stream of the signed-in user's (`subscribe_orders`, `subscribe_portfolio`), asked for
@@ -85,9 +88,11 @@ export function request(action) {
 
 // --- the socket ------------------------------------------------------------------------
 
-function subscribeMessage(action, mode, keys) {
+function subscribeMessage(action, slot, keys) {
+  const [mode, tf] = slot.split(":");
   // ltp is the contract's default mode: its messages stay as they always were.
-  return mode === "ltp" ? {action, keys} : {action, mode, keys};
+  if (mode === "ltp") return {action, keys};
+  return tf ? {action, mode, tf, keys} : {action, mode, keys};
 }
 
 function sendIfOpen(message) {
