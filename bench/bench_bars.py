@@ -45,7 +45,11 @@ def _fill() -> None:
     store.upsert(
         KEY,
         "1d",
-        [Bar(day_start(d), 2845.05, 2850.0, 2840.1, 2846.15, 100_000) for d in days if d.weekday() < 5],
+        [
+            Bar(day_start(d), 2845.05, 2850.0, 2840.1, 2846.15, 100_000)
+            for d in days
+            if d.weekday() < 5
+        ],
     )
     first = day_start(date(2026, 11, 2)) + (9 * 60 + 15) * 60
     minutes = [first + 86_400 * (i // 375) + 60 * (i % 375) for i in range(6000)]

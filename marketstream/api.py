@@ -89,9 +89,12 @@ class MarketStreamAPI(NinjaAPI):
 api = MarketStreamAPI(
     title="MarketStream API",
     version="1",
-    description="Live Indian-market prices, quotes and depth from DhanHQ; a user's orders, "
-    'alerts and portfolio. Errors are `{"error": "..."}`; rate-limited requests get 429 '
-    "with `Retry-After`.",
+    description="Live Indian-market prices, quotes and depth from DhanHQ; price history and "
+    "the forming bar (`/bars`); a user's orders, alerts and portfolio. Errors are "
+    '`{"error": "..."}`; rate-limited requests get 429 with `Retry-After`. Live candles come '
+    'over the WebSocket `/ws/dashboard/`: `{"action": "subscribe", "mode": "candles", "tf": '
+    '"5m", "keys": [...]}` answers `candle_snapshot`, then a `candle_update` per window '
+    "(docs/contract.md).",
     urls_namespace="api",
     # Swagger UI from ninja's own static files ("ninja" is an installed app), not a CDN:
     # it runs under the site's CSP.
