@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 
 import redis
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connections
 
 from dhan.candles import CandleBuilder
 from dhan.decoder import Decoder
@@ -69,7 +69,12 @@ class LiveCandles:
         self._writing: Future | None = None
         self.loaded = False
 
-    # --- on a worker thread, before the first subscribe ---------------------------------
+    # --- on the writer thread, before the first subscribe --------------------------------
+
+    def start_loading(self) -> Future:
+        """`load` on the candles' own thread (the one that writes to the store, ended with
+        the stream): the feed's loop awaits it before its first subscribe."""
+        return self._writer.submit(self.load)
 
     def load(self) -> None:
         """Go on where the last worker stopped: each key's builder state from its CANDLE
@@ -209,6 +214,7 @@ class LiveCandles:
         written, the forming minute too — a worker that goes on with this stream seeds it
         from the CANDLE record and overwrites it when it seals (upserts)."""
         self._seal(now=self._clock() + CLOSE_SEAL_AHEAD_SECONDS)
+        self._writer.submit(connections.close_all)  # the thread's own database connection
         self._writer.shutdown(wait=True)
         self._store_pending_now()
 

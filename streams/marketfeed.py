@@ -88,7 +88,7 @@ class MarketFeedKind(ConnectionKind[FeedConnection]):
 
     async def open(self) -> FeedConnection:
         if self.candles is not None and not self.candles.loaded:
-            await asyncio.to_thread(self.candles.load)  # before the first packet
+            await asyncio.wrap_future(self.candles.start_loading())  # before the first packet
         conn = FeedConnection(self._credentials, decoder=Decoder())
         await conn.connect()
         return conn
