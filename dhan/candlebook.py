@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
+from dhan.bars import Bar
 from dhan.clock import IST_OFFSET_SECONDS, SECONDS_PER_DAY
 from dhan.decoder import Decoder
 from dhan.segments import SEGMENT_NAMES, InstrumentKey
@@ -32,19 +33,6 @@ _KEY_BYTES: Final = struct.Struct("<BI")  # bytes 3-7 of a packet: segment, secu
 _LTT, _CUM, _DAY, _FAST, _BAR, _K, _OI, _DERIV, _NAME, _UNITS, _SCALE = range(11)
 # A bar: open, high, low, close as ticks of the key's grid (integral floats), volume, OI.
 _O, _H, _L, _C, _V, _BAR_OI = range(6)
-
-
-class Bar(NamedTuple):
-    """One minute: `t` its start in Unix seconds, prices on the instrument's grid, `v` its
-    own traded quantity, `oi` the open interest at its last trade (derivatives)."""
-
-    t: int
-    o: float
-    h: float
-    l: float  # noqa: E741 (the contract's name)
-    c: float
-    v: int
-    oi: int | None
 
 
 class ClosedBar(NamedTuple):

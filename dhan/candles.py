@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
+from dhan.bars import Bar
 from dhan.candlebook import (
     _BAR,
     _CUM,
@@ -20,7 +21,6 @@ from dhan.candlebook import (
     _OI,
     SEAL_DELAY_SECONDS,
     SKEW_LIMIT_SECONDS,
-    Bar,
     CandleBook,
     ClosedBar,
     KeyState,

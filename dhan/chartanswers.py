@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import NamedTuple
 
+from dhan.bars import Bar
 from dhan.clock import ist_day, ist_midnight
 from dhan.redact import redact
 from dhan.rest import RATE_LIMIT_ERROR_CODE, REFUSING_ERROR_CODES, REFUSING_HTTP_STATUSES
@@ -56,20 +56,6 @@ class ChartInstrument:
     @property
     def derivative(self) -> bool:
         return self.key.segment_name in DERIVATIVE_SEGMENTS
-
-
-class Candle(NamedTuple):
-    """One bar as DhanHQ's history gives it: start (Unix seconds; 00:00 IST for a day),
-    prices on the tick grid, the bar's volume, open interest (derivatives, else None).
-    The fields are `history.timeframes.Bar`'s, in its order."""
-
-    t: int
-    o: float
-    h: float
-    l: float  # noqa: E741 - the contract's name
-    c: float
-    v: int
-    oi: int | None = None
 
 
 def check(instrument: ChartInstrument, first: date, last: date, *, max_days: int | None) -> None:
@@ -121,7 +107,7 @@ def refusal(code: str, detail: str) -> str:
 
 def candles(
     data: dict | None, instrument: ChartInstrument, *, daily: bool, first: date, last: date
-) -> list[Candle]:
+) -> list[Bar]:
     """DhanHQ's column arrays as bars of the days `first`..`last`, oldest first, one per
     start (a day's bar stamped 00:00 IST, a minute's at its start), prices snapped."""
     if not data or not data.get("timestamp"):
@@ -134,14 +120,14 @@ def candles(
     if not (isinstance(ois, list) and len(ois) == size):
         ois = None
     snap = TickGrid.of(instrument.tick_size).snap
-    found: dict[int, Candle] = {}
+    found: dict[int, Bar] = {}
     try:
         for i, (t, o, h, lo, c, v) in enumerate(zip(*columns, strict=True)):
             start = ist_midnight(ist_day(int(t))) if daily else int(t) - int(t) % 60
             if first <= ist_day(start) <= last:
                 oi = int(ois[i]) if ois is not None else None
                 o, h, lo, c = (snap(float(x)) for x in (o, h, lo, c))
-                found[start] = Candle(start, o, h, lo, c, int(v), oi)
+                found[start] = Bar(start, o, h, lo, c, int(v), oi)
     except (TypeError, ValueError, OverflowError):
         raise DataApiError(
             f"{instrument.key}: DhanHQ's answer has a value that is not a number"

@@ -20,9 +20,9 @@ from datetime import date, timedelta
 import requests
 from dhanhq import DhanContext, dhanhq
 
+from dhan.bars import Bar
 from dhan.chartanswers import (
     INSTRUMENT_TYPES,
-    Candle,
     ChartInstrument,
     DataApiBusy,
     DataApiError,
@@ -37,7 +37,6 @@ from dhan.rest import RateGate, retry_after_seconds
 __all__ = [
     "INSTRUMENT_TYPES",
     "CallCounts",
-    "Candle",
     "ChartInstrument",
     "DataApiBusy",
     "DataApiError",
@@ -113,7 +112,7 @@ class HistoryClient:
         self._seen.status = response.status_code
         self._seen.retry_after = retry_after_seconds(response) if response.status_code == 429 else 0
 
-    def daily(self, instrument: ChartInstrument, *, first: date, last: date) -> list[Candle]:
+    def daily(self, instrument: ChartInstrument, *, first: date, last: date) -> list[Bar]:
         """Daily bars of the days `first` to `last` (both included: DhanHQ's `toDate` is
         not, so it is sent as the day after `last`), oldest first."""
         check(instrument, first, last, max_days=None)
@@ -131,7 +130,7 @@ class HistoryClient:
         )
         return candles(answer, instrument, daily=True, first=first, last=last)
 
-    def minutes(self, instrument: ChartInstrument, *, first: date, last: date) -> list[Candle]:
+    def minutes(self, instrument: ChartInstrument, *, first: date, last: date) -> list[Bar]:
         """1-minute bars of the days `first` to `last` (both included, at most
         INTRADAY_MAX_DAYS), oldest first."""
         check(instrument, first, last, max_days=INTRADAY_MAX_DAYS)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import NamedTuple
 
+from dhan import bars
 from dhan.clock import SECONDS_PER_DAY as DAY_SECONDS
 from dhan.clock import ist_day, ist_midnight
 
@@ -36,17 +36,11 @@ INTRADAY = frozenset(tf for tf, (base, _) in TIMEFRAMES.items() if base == MINUT
 BASE_BARS_PER_BAR = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "1d": 1, "1w": 7, "1mo": 31}
 
 
-class Bar(NamedTuple):
-    """One bar: start (Unix seconds), exact prices, the bar's own traded quantity, and the
-    open interest at its close (derivatives; None otherwise)."""
+class Bar(bars.Bar):
+    """One bar (`dhan.bars.Bar`: start in Unix seconds, exact prices, the bar's own traded
+    quantity, open interest for derivatives), with the contract's JSON shape."""
 
-    t: int
-    o: float
-    h: float
-    l: float  # noqa: E741 - the contract's name
-    c: float
-    v: int
-    oi: int | None = None
+    __slots__ = ()
 
     def as_json(self) -> dict:
         t, o, h, l, c, v, oi = self  # noqa: E741 - unpacked once: 5,000 a request

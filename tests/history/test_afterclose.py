@@ -15,7 +15,7 @@ from history.afterclose import run_after_close
 from history.timeframes import Bar, day_start
 from prices.cache import Batch, price_store
 from prices.calendar import IST
-from tests.support.historystub import ACCESS_TOKEN, CLIENT_ID, HistoryStub, make_instruments
+from tests.support.historystub import ACCESS_TOKEN, HistoryStub, make_instruments
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(databases=["default", "pg"])]
 
@@ -33,21 +33,13 @@ QUOTE = {
 }
 
 
-@pytest.fixture(params=["default", "pg"])
-def using(request) -> str:
-    return request.param
-
-
 @pytest.fixture
-def stub(settings, monkeypatch):
-    server = HistoryStub(session_minutes=5).start()
-    server.quote_day = DAY
-    settings.DHANHQ_API_URL = server.url
-    settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN = CLIENT_ID, ACCESS_TOKEN
+def stub(stub, monkeypatch):
+    """The stub quoting DAY, and five streams' instruments."""
+    stub.quote_day = DAY
     streams = [QUOTED, REST_ONLY, STALE, SILENT, CANDLED]
     monkeypatch.setattr("history.afterclose._STREAMED_KEYS", [lambda: streams])
-    yield server
-    server.stop()
+    return stub
 
 
 @pytest.fixture

@@ -24,8 +24,6 @@ from history.timeframes import day_start, ist_day
 from prices.models import Instrument
 from tests.support.historystub import (
     ACCESS_TOKEN,
-    CLIENT_ID,
-    HistoryStub,
     busiest_second,
     calls_of,
     daily_bars,
@@ -37,20 +35,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(databases=["default", "pg"]
 TODAY = date(2026, 11, 30)  # a Monday
 NOW = day_start(TODAY) + 20 * 3600  # 20:00 IST: the day's minutes are all closed
 RELIANCE = "NSE_EQ:2885"
-
-
-@pytest.fixture(params=["default", "pg"])
-def using(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def stub(settings):
-    server = HistoryStub(session_minutes=5).start()
-    settings.DHANHQ_API_URL = server.url
-    settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN = CLIENT_ID, ACCESS_TOKEN
-    yield server
-    server.stop()
 
 
 def test_daily_bars_are_stored_exactly_with_the_last_day_fetched(stub, using):

@@ -33,15 +33,6 @@ FIRST, LAST = date(2026, 1, 1), date(2026, 11, 27)
 NOW = day_start(date(2026, 11, 30)) + 20 * 3600  # a Monday, 20:00 IST
 
 
-@pytest.fixture
-def stub(settings):
-    server = HistoryStub(session_minutes=5).start()
-    settings.DHANHQ_API_URL = server.url
-    settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN = CLIENT_ID, ACCESS_TOKEN
-    yield server
-    server.stop()
-
-
 def command_env(stub: HistoryStub) -> dict[str, str]:
     """A `manage.py` process on this test's SQLite database, talking to the stub."""
     database = connections["default"].settings_dict["NAME"]

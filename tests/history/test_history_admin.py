@@ -13,18 +13,9 @@ from history import store
 from history.models import Bar as BarRow
 from history.timeframes import day_start
 from prices.models import Instrument
-from tests.support.historystub import ACCESS_TOKEN, CLIENT_ID, HistoryStub, make_instruments
+from tests.support.historystub import make_instruments
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def stub(settings):
-    server = HistoryStub(session_minutes=2).start()
-    settings.DHANHQ_API_URL = server.url
-    settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN = CLIENT_ID, ACCESS_TOKEN
-    yield server
-    server.stop()
 
 
 def test_the_backfill_action_fetches_the_selected_instruments_history(admin_client, stub):

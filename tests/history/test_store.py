@@ -19,11 +19,6 @@ DAY = date(2026, 12, 4)  # a Friday
 OPEN = day_start(DAY) + (9 * 60 + 15) * 60  # 09:15 IST
 
 
-@pytest.fixture(params=["default", "pg"])
-def using(request) -> str:
-    return request.param
-
-
 def minutes(n: int, *, start: int = OPEN, price: float = 2845.05) -> list[Bar]:
     def grid(x: float) -> float:
         return round(x, 2)
