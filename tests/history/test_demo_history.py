@@ -5,15 +5,11 @@ log has each backfill's summary with no 429, and a stop still leaves no process 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import urllib.request
 
 import pytest
 
-from tests.marketstream.test_run_demo import ports, serving, session_processes
-from tests.support.processes import ROOT, manage_env
+from tests.support.demo import make_run
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -31,38 +27,17 @@ def bar_count(web: int, tf: str) -> int:
 
 
 def test_the_demo_backfills_a_year_of_days_and_recent_minutes_as_it_starts(tmp_path):
-    web, sim = ports()
-    log = tmp_path / "make-run.log"
-    env = manage_env(DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}")
-    with open(log, "wb") as out:
-        make = subprocess.Popen(
-            ["make", "run", f"WEB_PORT={web}", f"SIM_PORT={sim}"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{web}/api/v1/current_prices?keys=NSE_EQ:2885"
-        wait_until(lambda: serving(url), timeout=120, what=f"the demo\n{log.read_text()[-3000:]}")
+    with make_run(tmp_path) as demo:
+        demo.wait_serving()
         wait_until(
-            lambda: "demo history from the simulator: backfill 1m" in log.read_text(),
+            lambda: "demo history from the simulator: backfill 1m" in demo.log.read_text(),
             timeout=DATA_WITHIN_SECONDS,
-            what=f"the demo's history\n{log.read_text()[-3000:]}",
+            what=f"the demo's history\n{demo.tail()}",
         )
-        assert bar_count(web, "1d") >= 240  # a year of trading days
-        assert bar_count(web, "1m") >= 375  # at least a whole past session
-        summaries = [line for line in log.read_text().splitlines() if "demo history" in line]
+        assert bar_count(demo.web, "1d") >= 240  # a year of trading days
+        assert bar_count(demo.web, "1m") >= 375  # at least a whole past session
+        lines = demo.log.read_text().splitlines()
+        summaries = [line for line in lines if "demo history" in line]
         assert len(summaries) == 2, summaries
         assert all("0 failed, 0 rate-limited (429)" in line for line in summaries), summaries
-        os.killpg(make.pid, signal.SIGTERM)
-        wait_until(
-            lambda: make.poll() is not None and not session_processes(make.pid),
-            timeout=20,
-            what=f"every process to exit\n{log.read_text()[-3000:]}",
-        )
-    finally:
-        if session_processes(make.pid):
-            os.killpg(make.pid, signal.SIGKILL)
-        make.wait(10)
+        demo.terminate()
