@@ -82,7 +82,7 @@ lint: dev-venv
 	$(LOCAL_ENV) $(PY) manage.py makemigrations --check --dry-run
 
 test: dev-venv system-deps lint compiled-decoder
-	$(PY) -m pytest -q -n 3 --dist worksteal
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
 # The tests that start no process (`e2e` marks those: daphne, Celery workers, run_web,
 # redis-server, the simulator as a process, Chromium, manage.py commands), in under a
