@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from tqdm import tqdm
 
 from history.backfill import backfill
 from history.backfillplan import BackfillError
 from history.dataapi import DataApiNotConfigured
 
 PROGRESS_EVERY = 50  # instruments, between plain progress lines
-BAR_WIDTH = 30  # characters of the in-place progress bar
 
 
 class Command(BaseCommand):
@@ -76,13 +76,14 @@ class ProgressLine:
     def __init__(self, out: OutputWrapper) -> None:
         self._out = out
         self._terminal = out.isatty()
+        self._bar: tqdm | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if self._terminal:
-            filled = BAR_WIDTH * done // max(total, 1)
-            bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-            ending = "\n" if done == total else ""
-            self._out.write(f"\r[{bar}] {done}/{total} instruments", ending=ending)
-            self._out.flush()
+            if self._bar is None:
+                self._bar = tqdm(total=total, unit="instrument", file=self._out._out)
+            self._bar.update(done - self._bar.n)
+            if done == total:
+                self._bar.close()
         elif done % PROGRESS_EVERY == 0 or done == total:
             self._out.write(f"fetched {done} of {total} instruments")
