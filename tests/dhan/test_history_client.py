@@ -5,7 +5,6 @@ retried, DH-905 as no bars, and refusals as plain errors that name no token."""
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import date
 
 import pytest
@@ -26,6 +25,7 @@ from tests.support.historystub import (
     MemoryGate,
     busiest_second,
     daily_bars,
+    fetch_concurrently,
 )
 
 RELIANCE = ChartInstrument(InstrumentKey.parse("NSE_EQ:2885"), "EQUITY", 0.05)
@@ -101,11 +101,7 @@ def test_no_second_holds_more_than_five_calls_from_threads_sharing_the_gate(stub
         for _ in range(8):
             client.daily(RELIANCE, first=MONDAY, last=FRIDAY)
 
-    threads = [threading.Thread(target=fetch, args=(c,)) for c in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    fetch_concurrently(clients, fetch)
 
     calls = stub.chart_calls()
     assert len(calls) == 24 and {c.status for c in calls} == {200}

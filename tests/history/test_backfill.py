@@ -5,7 +5,6 @@ missing, a complete run re-run with no call, and today never recorded as fetched
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import date, timedelta
 from decimal import Decimal
@@ -27,6 +26,7 @@ from tests.support.historystub import (
     busiest_second,
     calls_of,
     daily_bars,
+    fetch_concurrently,
     make_instruments,
 )
 
@@ -223,11 +223,7 @@ def test_clients_in_different_processes_share_one_gate_on_redis(stub, redis_url,
         for _ in range(6):
             client.daily(reliance, first=date(2026, 11, 23), last=date(2026, 11, 27))
 
-    threads = [threading.Thread(target=fetch, args=(c,)) for c in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    fetch_concurrently(clients, fetch)
 
     calls = stub.chart_calls()
     assert len(calls) == 18 and {c.status for c in calls} == {200}

@@ -1,7 +1,7 @@
-"""`make run` as a test starts it (tests/marketstream/test_run_demo.py, tests/history/
-test_demo_history.py): on free ports with a database of the test's, in a process group of
-its own, its output in a log; stopped the way a process manager stops it (SIGTERM to the
-group), with SIGKILL for whatever is left when a test fails."""
+"""`make run` as a test starts it (tests/marketstream/test_run_demo.py): on free ports with
+a database of the test's, in a process group of its own, its output in a log; stopped the
+way a process manager stops it (SIGTERM to the group), with SIGKILL for whatever is left
+when a test fails."""
 
 from __future__ import annotations
 

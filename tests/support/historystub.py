@@ -18,11 +18,13 @@ import json
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from dhan.clock import ist_midnight
 
@@ -34,6 +36,7 @@ BASE_TICKS = {2885: 56_901}  # RELIANCE at 2845.05; others from their security i
 SESSION_OPEN_SECONDS = (9 * 60 + 15) * 60  # 09:15 IST
 MAX_INTRADAY_SECONDS = 90 * 86_400
 CHART_PATHS = ("/v2/charts/historical", "/v2/charts/intraday")
+THREAD_JOIN_SECONDS = 30.0
 QUOTE_PATH = "/v2/marketfeed/quote"
 
 
@@ -75,6 +78,16 @@ def busiest_second(times: list[float]) -> int:
     holds the most starts at a call, so checking those windows checks them all."""
     ordered = sorted(times)
     return max((sum(1 for u in ordered if t <= u < t + 1.0) for t in ordered), default=0)
+
+
+def fetch_concurrently(clients: list, fetch: Callable[[Any], None]) -> None:
+    """`fetch(client)` for each of `clients` at once, on a thread each; waits for all."""
+    threads = [threading.Thread(target=fetch, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(THREAD_JOIN_SECONDS)
+    assert not any(t.is_alive() for t in threads), "a fetch hung"
 
 
 def calls_of(stub: HistoryStub, since: int = 0) -> set[tuple[str, str, str]]:
