@@ -78,7 +78,9 @@ class PricesConsumer(AsyncWebsocketConsumer):
         send the feed status."""
         self.live = self.scope["live"]
         self.shared_frames: SharedFrames | None = self.scope.get("shared_frames")
-        self.subscriptions = {name: Subscription(mode) for name, mode in MODES.items()}
+        # ltp, quote and depth from the start; a candle timeframe's when first asked for
+        # (thousands of connections: eight more objects each would be held for nothing).
+        self.subscriptions = {m.name: Subscription(m) for m in MODES.values() if m.tf is None}
         self._active: tuple[Subscription, ...] = ()  # those with keys (windows' hot path)
         self.last_seq = 0
         self.status: str | None = None
@@ -158,7 +160,10 @@ class PricesConsumer(AsyncWebsocketConsumer):
             except RequestError as exc:
                 await self._error(str(exc))
             else:
-                await self._change_keys(action, keys, self.subscriptions[mode.name])
+                sub = self.subscriptions.get(mode.name)
+                if sub is None:
+                    sub = self.subscriptions[mode.name] = Subscription(mode)
+                await self._change_keys(action, keys, sub)
         else:
             return False
         return True
