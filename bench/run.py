@@ -23,6 +23,7 @@ from bench import (  # noqa: E402
     bench_codec,
     bench_connect,
     bench_distribution,
+    bench_screens,
 )
 
 if __name__ == "__main__":
@@ -35,6 +36,7 @@ if __name__ == "__main__":
         ("connect", bench_connect),
         ("alerts", bench_alerts),
         ("bars", bench_bars),
+        ("screens", bench_screens),
         ("backfill", bench_backfill),  # about 9 minutes: at the Data API limit
         ("clients", bench_clients),
     ):
