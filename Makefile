@@ -67,7 +67,6 @@ system-deps:
 run: venv
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
 	$(DEMO_ENV) $(PY) manage.py load_instruments
-	$(DEMO_ENV) $(PY) manage.py load_screeners
 	$(DEMO_ENV) $(PY) manage.py demo_user
 	$(DEMO_ENV) exec $(PY) manage.py run_demo --host 127.0.0.1 --port $(WEB_PORT) \
 		--sim-port $(SIM_PORT)

@@ -5,7 +5,7 @@ response schemas: nothing is written by hand but the alert body's description).
 Every error is `{"error": "..."}`: ninja's own `{"detail": ...}` answers are rewritten
 here, a body over DATA_UPLOAD_MAX_MEMORY_SIZE is 413 and one that is not JSON 400 whatever
 DEBUG says, and what no handler here answers the project's error views make JSON
-(gateway/jsonerrors.py). The user's endpoints (orders, portfolio, alerts) take the
+(gateway/jsonerrors.py). The user's endpoints (orders, portfolio, alerts, screens) take the
 session, with CSRF checked on writes, or `Authorization: Token <key>`
 (`create_api_token`). Rate limits are applied before any of this, by
 gateway/ratelimit.py.
@@ -31,6 +31,7 @@ from prices.clientjson import ClientJsonError, loads_client_json
 from prices.endpoints import router as prices_router
 from prices.health import market_health
 from prices.schemas import Health
+from screeners.api import router as screens_router
 from streams.health import stream_rows
 
 
@@ -107,6 +108,7 @@ api.add_router("", history_router)
 api.add_router("", orders_router, auth=USER_AUTH)
 api.add_router("", portfolio_router, auth=USER_AUTH)
 api.add_router("", alerts_router, auth=USER_AUTH)
+api.add_router("", screens_router, auth=USER_AUTH)
 
 
 @api.get(

@@ -14,7 +14,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketstream.settings")
 
 app = Celery("marketstream")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["streams", "alerts", "portfolio", "history"])
+app.autodiscover_tasks(["streams", "alerts", "portfolio", "history", "screeners"])
 
 _RUNTIME = "marketstream_runtime"  # the worker's runtime, on the app it runs
 

@@ -192,14 +192,13 @@ CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ROUTES = {"streams.*": {"queue": "streams"}}
+# After the close (IST; the jobs skip holidays): the day's bars, then the screens over them.
+AFTER_CLOSE = {"history.after_close": 40, "screeners.after_close": 50}.items()  # min past 15
 CELERY_BEAT_SCHEDULE = {
     "supervise-streams": {"task": "streams.supervise_streams", "schedule": 15.0},
     "refresh-portfolios": {"task": "portfolio.refresh", "schedule": 300.0},
-    # The day's bars and the minutes' cross-check (the job skips holidays itself).
-    "history-after-close": {
-        "task": "history.after_close",
-        "schedule": crontab(hour=15, minute=40, day_of_week="mon-fri"),
-    },
+    "screens-due": {"task": "screeners.run_due", "schedule": 60.0},  # every-N-minute screens
+    **{t: {"task": t, "schedule": crontab(m, 15, day_of_week="1-5")} for t, m in AFTER_CLOSE},
 }
 
 # --- DhanHQ -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ reported with their line numbers and skipped, and the good ones upserted in one 
 from __future__ import annotations
 
 import csv
+import gzip
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -18,6 +19,13 @@ from dhan.segments import MAX_SECURITY_ID
 from prices.models import Instrument
 
 SAMPLE_SCRIP_MASTER = Path(__file__).resolve().parent / "data" / "scrip_master_sample.csv"
+# DhanHQ's compact scrip master, NSE and BSE equities and indices as of 2026-07 (23,116
+# rows, 2,428 NSE EQ-series stocks among them), gzipped: `load_instruments`' default.
+SCRIP_MASTER = (
+    Path(__file__).resolve().parent
+    / "data"
+    / "dhan-scrip-master-nse-bse-equity-index-2026-07.csv.gz"
+)
 REQUIRED_COLUMNS = (
     "SEM_EXM_EXCH_ID",
     "SEM_SEGMENT",
@@ -132,9 +140,10 @@ def load_scrip_master(path: Path | str) -> LoadReport:
     """Validate the whole file, then upsert every good row in one transaction."""
     report = LoadReport()
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
+        opener = gzip.open if str(path).endswith(".gz") else open
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as handle:
             instruments = list(read_scrip_master(handle, report))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
         raise ScripMasterError(f"cannot read {path}: {exc}") from None
     before = Instrument.objects.count()
     with transaction.atomic():

@@ -3,4 +3,8 @@ from django.apps import AppConfig
 
 class ScreenersConfig(AppConfig):
     name = "screeners"
-    verbose_name = "Screeners"
+
+    def ready(self) -> None:
+        """The screens' Celery tasks registered in every process: the runner and the
+        notices queue them by name (`current_app.tasks[...]`), which must know them."""
+        from screeners import tasks  # noqa: F401

@@ -1,5 +1,6 @@
-"""What a screener page shows: the latest run's rows, sorted and paginated, with the prices
-the cache has for the visible rows. A bounded number of queries whatever the row count, and
+"""What a screen's results page shows: its latest run's rows, sorted (by rank, symbol or
+any of the screen's own columns) and paginated, with the prices the cache has for the
+visible rows; the run's entrants marked. A bounded number of queries whatever the row count, and
 at most one Redis timeout (the reads fail fast once Redis is known not to answer)."""
 
 from __future__ import annotations
@@ -9,35 +10,27 @@ from dataclasses import dataclass
 
 import redis
 from django.core.paginator import Page, Paginator
+from django.db.models import F, FloatField
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from prices.cache import QUOTE_KEY_PREFIX, Quotes, price_store
 from prices.redisconn import fail_fast
-from screeners.models import ScreenerResult, ScreenerRun
+from screeners.models import Screen, ScreenRow, ScreenRun, latest_run
 
 logger = logging.getLogger(__name__)
 
-SORTS = {
-    "rank": "rank",
-    "-rank": "-rank",
-    "score": "score",
-    "-score": "-score",
-    "symbol": "instrument__trading_symbol",
-    "-symbol": "-instrument__trading_symbol",
-    "change": "change_20d_pct",
-    "-change": "-change_20d_pct",
-    "rsi": "rsi_14",
-    "-rsi": "-rsi_14",
-    "volume": "volume_ratio",
-    "-volume": "-volume_ratio",
-}
+FIXED_SORTS = {"rank": "rank", "symbol": "instrument__trading_symbol", "score": "rank_value"}
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    result: ScreenerResult
+    result: ScreenRow
     key: str
+    entered: bool
+    cells: tuple  # the screen's own columns' values, in its order (None: undefined)
     price: float | None
     price_is_live: bool
     prev_close: float | None
@@ -58,7 +51,8 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class ScreenerPage:
-    run: ScreenerRun | None
+    screen: Screen
+    run: ScreenRun | None
     page: Page | None
     rows: list[Row]
     sort: str
@@ -77,18 +71,36 @@ def _int(value: str | None, *, default: int, low: int, high: int) -> int:
         return default
 
 
+def _ordering(sort: str, columns: list[str]) -> list:
+    """ORDER BY for `sort` (`rank`, `symbol`, `score` or a column, `-` for descending);
+    undefined values last either way."""
+    name = sort.removeprefix("-")
+    descending = sort.startswith("-")
+    # A column's value as a number (a JSON null as SQL NULL, which `nulls_last` places).
+    field = (
+        F(FIXED_SORTS[name]) if name in FIXED_SORTS else Cast(KT(f"columns__{name}"), FloatField())
+    )
+    ordered = field.desc(nulls_last=True) if descending else field.asc(nulls_last=True)
+    return [ordered, "rank"]
+
+
+def sorts(screen: Screen) -> set[str]:
+    names = [*FIXED_SORTS, *screen.columns]
+    return {*names, *(f"-{n}" for n in names)}
+
+
 def screener_page(
-    *, screener_type: str, sort: str | None, page: str | None, per_page: str | None
+    *, screen: Screen, sort: str | None, page: str | None, per_page: str | None
 ) -> ScreenerPage:
-    sort = sort if sort in SORTS else "rank"
+    sort = sort if sort in sorts(screen) else "rank"
     size = _int(per_page, default=DEFAULT_PER_PAGE, low=1, high=MAX_PER_PAGE)
-    run = ScreenerRun.objects.filter(screener_type=screener_type).first()
+    run = latest_run(screen)
     if run is None:
-        return ScreenerPage(None, None, [], sort, size, True)
+        return ScreenerPage(screen, None, None, [], sort, size, True)
     results = (
-        ScreenerResult.objects.filter(run=run)
+        ScreenRow.objects.filter(run=run)
         .select_related("instrument")
-        .order_by(SORTS[sort], "rank")
+        .order_by(*_ordering(sort, list(screen.columns)))
     )
     current = Paginator(results, size).get_page(page)
     items = list(current.object_list)
@@ -102,10 +114,13 @@ def screener_page(
     except redis.RedisError as exc:  # the page renders; the cells say so; the JS recovers
         logger.warning("screener page without prices: %s", exc)
         quotes, records, available = Quotes({}, {}, {}), {}, False
+    entered = set(run.entered)
     rows = [
         Row(
             r,
             key,
+            key in entered,
+            tuple(r.columns.get(name) for name in screen.columns),
             quotes.live.get(key, quotes.last.get(key)),
             key in quotes.live,
             quotes.prev_close.get(key),
@@ -113,4 +128,4 @@ def screener_page(
         )
         for r, key in zip(items, keys, strict=True)
     ]
-    return ScreenerPage(run, current, rows, sort, size, available)
+    return ScreenerPage(screen, run, current, rows, sort, size, available)

@@ -1,4 +1,7 @@
-"""Screener pages: server-rendered tables whose price cells the live-prices script updates."""
+"""Screener pages: the list of screens a user may see, and a screen's results, a
+server-rendered table whose price cells the live-prices script updates. Shared screens are
+public; a user's own screens are theirs only (another's is "not found"). The editor's
+pages are `screeners.editor`'s."""
 
 from __future__ import annotations
 
@@ -6,14 +9,19 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from prices.calendar import market_is_open, next_open
 from prices.quotes import INDEX_STRIP_STREAM
 from prices.redisconn import fail_fast
-from screeners.models import ScreenerRun, ScreenerType
+from screeners.models import Screen, latest_run
 from screeners.pages import screener_page
+from screeners.runs import request_run
+from screeners.shipped import PRESETS
 from streams.control import ensure_stream as stream_layer_ensure
 
 logger = logging.getLogger(__name__)
@@ -25,11 +33,31 @@ logger = logging.getLogger(__name__)
 StreamStarter = Callable[..., str]
 
 
+def visible_screens(request: HttpRequest):
+    """The shared screens and, signed in, the user's own."""
+    mine = Q(owner=request.user) if request.user.is_authenticated else Q(pk__in=[])
+    return Screen.objects.filter(Q(owner__isnull=True) | mine)
+
+
+def screen_for(request: HttpRequest, slug: str) -> Screen:
+    screen = visible_screens(request).filter(slug=slug).select_related("owner").first()
+    if screen is None:
+        raise Http404(f"no screen {slug!r}")
+    return screen
+
+
+def may_edit(user, screen: Screen) -> bool:
+    """Owners edit their screens; staff edit the shared ones."""
+    if screen.owner_id is None:
+        return bool(user.is_authenticated and user.is_staff)
+    return screen.owner_id == user.pk
+
+
 def index(
     request: HttpRequest, *, ensure_stream: StreamStarter = stream_layer_ensure
 ) -> HttpResponse:
-    """The list of screeners."""
-    runs = {t: ScreenerRun.objects.filter(screener_type=t).first() for t in ScreenerType.values}
+    """The screens the user may see, shared first, each with its latest run."""
+    screens = list(visible_screens(request).order_by("-owner", "name"))
     if market_is_open():
         with fail_fast():  # a hung Redis costs the page one timeout at most
             ensure_stream(screener_type=INDEX_STRIP_STREAM)  # the top bar's index strip
@@ -37,7 +65,8 @@ def index(
         request,
         "screeners/index.html",
         {
-            "screeners": [(t, ScreenerType(t).label, runs[t]) for t in ScreenerType.values],
+            "screens": [(s, latest_run(s)) for s in screens],
+            "presets": list(PRESETS.items()),
             "market_open": market_is_open(),
         },
     )
@@ -46,11 +75,10 @@ def index(
 def screener(
     request: HttpRequest, screener_type: str, *, ensure_stream: StreamStarter = stream_layer_ensure
 ) -> HttpResponse:
-    """One screener's latest run, sorted and paginated; asks for its stream while open."""
-    if screener_type not in ScreenerType.values:
-        raise Http404(f"no screener {screener_type!r}")
+    """One screen's latest run, sorted and paginated; asks for its stream while open."""
+    screen = screen_for(request, screener_type)
     view = screener_page(
-        screener_type=screener_type,
+        screen=screen,
         sort=request.GET.get("sort"),
         page=request.GET.get("page"),
         per_page=request.GET.get("per_page"),
@@ -60,19 +88,32 @@ def screener(
     # price cache unreachable the page does not wait on it; beat starts wanted streams.
     if is_open and view.prices_available:
         with fail_fast():
-            if view.run is not None:
-                ensure_stream(screener_type=screener_type)  # enqueue only; never waits
+            if view.rows:
+                ensure_stream(screener_type=screen.slug)  # enqueue only; never waits
             ensure_stream(screener_type=INDEX_STRIP_STREAM)  # the top bar's index strip
     return render(
         request,
         "screeners/screener.html",
         {
             "view": view,
-            "screener_type": screener_type,
-            "title": ScreenerType(screener_type).label,
+            "screen": screen,
+            "screener_type": screen.slug,
+            "title": screen.name,
+            "may_edit": may_edit(request.user, screen),
             "market_open": is_open,
             "next_open": None if is_open else next_open(),
             "poll_interval_ms": 1500,
             "debug": settings.DEBUG,
         },
     )
+
+
+@login_required
+@require_POST
+def run(request: HttpRequest, screener_type: str) -> HttpResponse:
+    """The results page's "Run now": a run is queued; the page shows it when done."""
+    screen = screen_for(request, screener_type)
+    if not may_edit(request.user, screen):
+        raise Http404(f"no screen {screener_type!r} of yours")
+    request_run(screen)
+    return redirect("screeners:screener", screener_type=screen.slug)

@@ -170,3 +170,23 @@ def ensure_stream(*, screener_type: str) -> str:
     ) as exc:
         logger.warning("could not ensure the %s stream: %s", screener_type, exc)
         return f"not started: {exc}"
+
+
+def follow_source(screener_type: str) -> str:
+    """A screen's rows changed (`screeners.runs`, after its run commits): its bare stream
+    (`type:<slug>`), if there is one, takes the new instruments, and a running connection
+    is restarted onto them (a reconnect: a second or two without ticks)."""
+    spec = StreamSpec(screener_type)
+    stream = Stream.objects.filter(key=spec.key).first()
+    if stream is None:
+        return "no stream"
+    keys = [i.key for i in resolve_instruments(spec)]
+    if keys == stream.instruments:
+        return "unchanged"
+    Stream.objects.filter(pk=stream.pk).update(instruments=keys, updated_at=timezone.now())
+    if stream.desired_state != Stream.Desired.RUNNING:
+        return "instruments updated"
+    if current().embedded:  # the web process's connection ends; its beat starts it again
+        Stream.objects.filter(pk=stream.pk).update(generation=F("generation") + 1)
+        return "restart requested"
+    return request_restart(spec.key) if is_alive(stream) else "instruments updated"

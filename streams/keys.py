@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from dhan.segments import InstrumentKey, InstrumentKeyError
 from prices.models import Instrument
-from streams.sources import instruments_of, stream_types
+from streams.sources import instruments_of, is_stream_type, stream_types
 
 ORDER_KEY_PREFIX = "orders:"  # an account's order socket: `orders:<broker account id>`
 
@@ -51,7 +51,7 @@ def build_stream_key(
 ) -> str:
     """The one builder of stream keys; validates and canonicalises every part."""
     types = stream_types()
-    if screener_type not in types:
+    if not is_stream_type(screener_type):
         raise StreamKeyError(f"unknown screener type {screener_type!r}: use {' or '.join(types)}")
     parts = [f"type:{screener_type}"]
     id_list = sorted({int(i) for i in ids})

@@ -28,7 +28,7 @@ class Stream(models.Model):
 
     key = models.CharField(max_length=2000, unique=True)
     kind = models.CharField(max_length=32, default="market_feed", help_text="connection kind")
-    screener_type = models.CharField(max_length=16, blank=True)
+    screener_type = models.CharField(max_length=40, blank=True)
     instruments = models.JSONField(default=list, help_text="instrument keys, SEG:SID")
     mode = models.CharField(max_length=8, default="quote")
     desired_state = models.CharField(max_length=8, choices=Desired.choices, default=Desired.RUNNING)

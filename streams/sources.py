@@ -20,6 +20,8 @@ InstrumentSource = Callable[[str], Iterable[Instrument]]
 INDEX_STRIP_KEYS = tuple(key for key, _ in INDEX_STRIP)
 # Filled while the apps load (AppConfig.ready), read ever after.
 _SOURCES: dict[str, InstrumentSource] = {}
+# Types known only at run time (a user's screen): (does this type exist?, its source).
+_OPEN_SOURCES: list[tuple[Callable[[str], bool], InstrumentSource]] = []
 
 
 def register_source(stream_types: Iterable[str], source: InstrumentSource) -> None:
@@ -29,6 +31,19 @@ def register_source(stream_types: Iterable[str], source: InstrumentSource) -> No
         if stream_type == INDEX_STRIP_STREAM:
             raise ValueError(f"{INDEX_STRIP_STREAM!r} is the stream layer's own type")
         _SOURCES[stream_type] = source
+
+
+def register_open_source(accepts: Callable[[str], bool], source: InstrumentSource) -> None:
+    """Called once per process by the project's wiring: types made while the system runs
+    (screens' slugs) that `accepts(type)` knows, with `source` naming their instruments."""
+    _OPEN_SOURCES[:] = [(accepts, source)]
+
+
+def is_stream_type(stream_type: str) -> bool:
+    """Whether a stream key may name `stream_type` (a database read for an open type)."""
+    if stream_type in _SOURCES or stream_type == INDEX_STRIP_STREAM:
+        return True
+    return any(accepts(stream_type) for accepts, _ in _OPEN_SOURCES)
 
 
 def stream_types() -> tuple[str, ...]:
@@ -52,6 +67,8 @@ def instruments_of(stream_type: str) -> list[Instrument]:
     if stream_type == INDEX_STRIP_STREAM:
         return index_strip()
     source = _SOURCES.get(stream_type)
+    if source is None and is_stream_type(stream_type):
+        source = _OPEN_SOURCES[0][1]
     if source is None:
         raise LookupError(f"no instrument source for stream type {stream_type!r}")
     return list(source(stream_type))

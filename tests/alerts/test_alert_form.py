@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from alerts.models import Alert
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from prices.models import Instrument
 from tests.support.alerts import RELIANCE
 
@@ -23,7 +24,7 @@ RELIANCE_BSE = "BSE_EQ:500325"
 
 @pytest.fixture
 def alice() -> Client:
-    call_command("load_instruments", verbosity=0)
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER), verbosity=0)
     client = Client()
     client.force_login(User.objects.create_user("alice", password="pw"))
     return client

@@ -23,6 +23,7 @@ from django.utils import timezone
 from alerts.evaluator import Evaluator
 from alerts.models import Alert, AlertEvent
 from prices.cache import LocalPriceStore
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from tests.support.alerts import RELIANCE, evaluator, make, publish
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def world(settings, tmp_path):
     settings.MARKETSTREAM_ENCRYPTION_KEY = Fernet.generate_key().decode()
     settings.ALERT_WEBHOOK_RETRY_SCALE = 0.0
-    call_command("load_instruments", verbosity=0)
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER), verbosity=0)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from dhan.segments import InstrumentKey
 from dhan.simulator import DhanSimulator, SimulatorConfig
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from tests.support.instruments import sample_tick_sizes
 from tests.support.processes import ManagedProcess, free_port
 from tests.support.stack import Stack
@@ -49,7 +50,7 @@ class AlertStack(Stack):
         self.token = ""
 
     def deploy(self) -> None:
-        self.prepare("migrate --noinput", "load_instruments")
+        self.prepare("migrate --noinput", f"load_instruments {SAMPLE_SCRIP_MASTER}")
         self.create_user("alice", "pw")
         self.token = self.manage("create_api_token", "--user", "alice").strip()
         self.web_port = self.daphne("web").port

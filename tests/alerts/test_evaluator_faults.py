@@ -24,6 +24,7 @@ from alerts.models import Alert, AlertEvent
 from alerts.service import AlertService, prices_of
 from alerts.tasks import deliver_webhook, webhook_body
 from prices.cache import Batch, LocalPriceStore
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from tests.support.alerts import RELIANCE, evaluator, make, publish
 from tests.support.waiting import wait_until
 
@@ -37,7 +38,7 @@ def world(settings):
     settings.MARKETSTREAM_ENCRYPTION_KEY = Fernet.generate_key().decode()
     settings.ALERT_WEBHOOK_RETRY_SCALE = 0.0
     settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
-    call_command("load_instruments", verbosity=0)
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER), verbosity=0)
 
 
 @pytest.fixture

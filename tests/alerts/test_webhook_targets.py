@@ -18,6 +18,7 @@ from django.test import Client
 from alerts.evaluator import Evaluator
 from alerts.models import Alert, AlertEvent
 from prices.cache import Batch, LocalPriceStore
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from tests.support.receivers import FakeDNS, Receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,7 +45,7 @@ def world(settings):
     settings.MARKETSTREAM_ENCRYPTION_KEY = Fernet.generate_key().decode()
     settings.ALERT_WEBHOOK_RETRY_SCALE = 0.0
     settings.WEBHOOK_ALLOWED_HOSTS = []
-    call_command("load_instruments", verbosity=0)
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER), verbosity=0)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from django.core.management import call_command
 
 from history import store
 from history.timeframes import Bar, day_start
+from prices.instruments import SAMPLE_SCRIP_MASTER
 
 pytestmark = pytest.mark.django_db
 KEY = "NSE_EQ:2885"
@@ -56,7 +57,7 @@ def test_a_bad_request_is_400_with_an_error(client, query, message):
 
 
 def test_instruments_match_symbol_prefixes_first_then_names(client):
-    call_command("load_instruments")
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER))
 
     found = client.get("/api/v1/instruments?q=RELI").json()["instruments"]
     by_name = client.get("/api/v1/instruments?q=reliance industries").json()["instruments"]

@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from dhan.simulator import DhanSimulator, SimulatorConfig
 from history.timeframes import bucket_start
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from prices.models import Instrument
 from streams.control import request_start
 from streams.keys import StreamSpec
@@ -21,7 +22,7 @@ RELIANCE = "NSE_EQ:2885"
 
 @pytest.fixture
 def sim(settings):
-    call_command("load_instruments")
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER))
     ticks = {i.instrument_key: float(i.tick_size) for i in Instrument.objects.all()}
     sim = DhanSimulator(
         SimulatorConfig(port=0, rest_port=0, ticks_per_second=10, seed=5),

@@ -36,7 +36,7 @@ from tests.support.browser import (
 )
 from tests.support.instruments import sample_tick_sizes
 from tests.support.processes import free_port
-from tests.support.stack import Stack
+from tests.support.stack import PREPARE_COMMANDS, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -108,7 +108,7 @@ def live(tmp_path_factory) -> Iterator[ChartSite]:
         LTP_BROADCAST_INTERVAL_MS="500",
         DJANGO_DEBUG="true",
     ) as stack:
-        stack.prepare("migrate --noinput", "load_instruments", "load_screeners", "demo_user")
+        stack.prepare(*PREPARE_COMMANDS, "demo_user")
         for tf, days in (("1d", DAILY_HISTORY_DAYS), ("1m", MINUTE_HISTORY_DAYS)):
             since = (today - timedelta(days=days)).isoformat()
             stack.manage("backfill_history", "--keys", HISTORY_KEYS, "--tf", tf, "--from", since)

@@ -9,6 +9,8 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
+from prices.instruments import SAMPLE_SCRIP_MASTER
+
 pytestmark = pytest.mark.django_db
 RELIANCE = "NSE_EQ:2885"
 LIBRARY = "/static/vendor/lightweight-charts/lightweight-charts.standalone.production.js"
@@ -16,7 +18,7 @@ LIBRARY = "/static/vendor/lightweight-charts/lightweight-charts.standalone.produ
 
 @pytest.fixture(autouse=True)
 def instruments() -> None:
-    call_command("load_instruments", verbosity=0)
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER), verbosity=0)
 
 
 def test_the_chart_page_draws_the_instruments_chart_and_credits_the_library():

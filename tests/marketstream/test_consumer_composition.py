@@ -28,6 +28,7 @@ from prices.composition import ComposedConsumer
 from prices.consumers import PricesConsumer
 from prices.live import LivePricesMiddleware
 from prices.userpush import push_to_user
+from screeners.consumers import ScreensFeature
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TCS = "NSE_EQ:11536"
@@ -98,16 +99,18 @@ def feature_tasks() -> list[asyncio.Task]:
     return [t for t in asyncio.all_tasks() if t.get_name().startswith("dashboard:")]
 
 
-def test_the_routes_consumer_is_the_prices_consumer_with_orders_alerts_and_portfolio():
+def test_the_routes_consumer_is_the_prices_consumer_with_orders_alerts_portfolio_and_screens():
     assert issubclass(DashboardConsumer, PricesConsumer)
-    assert DashboardConsumer.features == (OrdersFeature, AlertsFeature, PortfolioFeature)
+    features = (OrdersFeature, AlertsFeature, PortfolioFeature, ScreensFeature)
+    assert DashboardConsumer.features == features
     assert DashboardConsumer.routes.actions == {
         "subscribe_orders": 0,
         "unsubscribe_orders": 0,
         "subscribe_portfolio": 2,
     }
     # The portfolio takes the user's order events itself: it does not hook the orders'.
-    assert DashboardConsumer.routes.kinds == {"order": (0, 2), "alert": (1,), "portfolio": (2,)}
+    kinds = {"order": (0, 2), "alert": (1,), "portfolio": (2,), "screen": (3,)}
+    assert DashboardConsumer.routes.kinds == kinds
 
 
 async def test_each_socket_of_a_user_gets_each_of_the_users_events_once(app):

@@ -61,6 +61,11 @@ def test_the_description_covers_the_contract_and_holds_under_schemathesis(make_s
         "portfolio",
         "bars",
         "instruments",
+        "screens",
+        "screens/check",
+        "screens/{screen_id}",
+        "screens/{screen_id}/run",
+        "screens/{screen_id}/results",
     }
     assert {f"/api/v1/{p}" for p in contract} <= paths
 

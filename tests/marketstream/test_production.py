@@ -14,7 +14,9 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from tests.support import processes
+from tests.support.screens import record_runs
 
 SHOW = (
     "from django.test import Client; import json; "
@@ -94,8 +96,8 @@ def test_behind_a_tls_proxy_its_header_is_trusted_and_it_redirects():
 def test_pages_carry_a_csp_that_their_own_markup_satisfies():
     from django.core.management import call_command
 
-    call_command("load_instruments")
-    call_command("load_screeners")
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER))
+    record_runs()
     for path in ("/screeners/", "/screeners/swing", "/accounts/login/"):
         response = Client().get(path)
         assert response.status_code == 200, path

@@ -22,6 +22,7 @@ from portfolio.tasks import refresh_account
 from portfolio.valuation import Line, value
 from portfolio.views import portfolio_of
 from prices.cache import Batch, LocalPriceStore
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from tests.support.instruments import sample_tick_sizes
 from tests.support.waiting import wait_until
 
@@ -61,7 +62,7 @@ def sim(settings):
     simulator = DhanSimulator(config, tick_size=sample_tick_sizes()).start()
     settings.DHANHQ_API_URL = f"http://127.0.0.1:{simulator.rest_port}/v2"
     settings.MARKETSTREAM_ENCRYPTION_KEY = Fernet.generate_key().decode()
-    call_command("load_instruments", verbosity=0)
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER), verbosity=0)
     yield simulator
     simulator.stop()
 

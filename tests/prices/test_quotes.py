@@ -15,10 +15,12 @@ from dhan.segments import InstrumentKey
 from dhan.simulator import DhanSimulator, SimulatorConfig
 from marketstream.runtime import connection_registry
 from prices.cache import QUOTE_KEY_PREFIX, price_store
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from prices.models import Instrument
 from prices.quotes import book_from_full, previous_close, quote_record
 from streams.control import request_start
 from streams.keys import StreamSpec
+from tests.support.screens import record_runs
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,8 +53,8 @@ def test_a_full_packets_book_is_best_first_and_drops_empty_levels():
 
 @pytest.fixture
 def stream(settings):
-    call_command("load_instruments")
-    call_command("load_screeners")
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER))
+    record_runs()
     ticks = {i.instrument_key: float(i.tick_size) for i in Instrument.objects.all()}
     sim = DhanSimulator(
         SimulatorConfig(port=0, rest_port=0, ticks_per_second=10, seed=5),

@@ -1,4 +1,5 @@
-"""Screener pages in one process: bounded queries, sorting, paging, Redis down."""
+"""Screener pages in one process: bounded queries, the screen's own columns, sorting,
+paging, entrants marked, visibility, Redis down."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,7 +12,8 @@ from django.urls import include, path
 from marketstream.api import api
 from prices.models import Instrument
 from prices.sink import PriceSink
-from screeners.models import ScreenerResult, ScreenerRun
+from screeners.catalog import install_shipped
+from screeners.models import Screen, ScreenRow, ScreenRun
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +31,9 @@ urlpatterns = [
     path("screeners/", include("screeners.urls"), {"ensure_stream": record_start}),
     path("api/v1/", api.urls),
     path("accounts/", include("accounts.urls")),  # the top bar's sign-in link
+    path("orders/", include("orders.urls")),  # and, signed in, its other links
+    path("alerts/", include("alerts.urls")),
+    path("portfolio/", include("portfolio.urls")),
 ]
 
 
@@ -44,7 +49,11 @@ def embedded(settings, monkeypatch):
     STARTS.clear()
 
 
-def make_run(screener_type: str, rows: int) -> ScreenerRun:
+def make_run(slug: str, rows: int, *, entered: int = 0) -> ScreenRun:
+    """A finished run of shipped screen `slug` with `rows` new instruments; the first
+    `entered` of them marked new."""
+    install_shipped()
+    screen = Screen.objects.get(slug=slug)
     instruments = Instrument.objects.bulk_create(
         Instrument(
             exchange_segment="NSE_EQ",
@@ -58,16 +67,22 @@ def make_run(screener_type: str, rows: int) -> ScreenerRun:
         )
         for i in range(rows)
     )
-    run = ScreenerRun.objects.create(screener_type=screener_type, computed_at=datetime.now(UTC))
-    ScreenerResult.objects.bulk_create(
-        ScreenerResult(
+    run = ScreenRun.objects.create(
+        screen=screen,
+        trigger="manual",
+        state="done",
+        computed_at=datetime.now(UTC),
+        matched=rows,
+        universe_size=rows,
+        entered=[i.key for i in instruments[:entered]],
+    )
+    ScreenRow.objects.bulk_create(
+        ScreenRow(
             run=run,
             instrument=inst,
             rank=i + 1,
-            score=Decimal(100 - i / 10),
-            rsi_14=Decimal("55.5"),
-            change_20d_pct=Decimal(i % 7),
-            volume_ratio=Decimal("1.2"),
+            rank_value=100 - i / 10,
+            columns={name: (None if i == 1 else float(i % 7)) for name in screen.columns},
         )
         for i, inst in enumerate(instruments)
     )
@@ -87,7 +102,7 @@ def test_queries_are_bounded_whatever_the_row_count(client, monkeypatch, screene
     set_market(market == "opened", monkeypatch)
     make_run(screener_type, 10)
     small = count_queries(client, f"/screeners/{screener_type}?per_page=500")
-    ScreenerRun.objects.all().delete()
+    ScreenRun.objects.all().delete()
     make_run(screener_type, 500)
     url = f"/screeners/{screener_type}?per_page=500"
     large = count_queries(client, url)
@@ -101,7 +116,7 @@ def test_queries_are_bounded_whatever_the_row_count(client, monkeypatch, screene
 
 def test_rows_show_cached_prices_change_from_previous_close_and_sort_and_page(client):
     run = make_run("swing", 30)
-    first = run.results.get(rank=1).instrument
+    first = run.rows.get(rank=1).instrument
     sink = PriceSink()
     sink.put(first.key, 1612.35)
     sink.put_prev_closes({first.key: 1600.0})
@@ -120,7 +135,7 @@ def test_rows_show_cached_prices_change_from_previous_close_and_sort_and_page(cl
 
 def test_last_known_prices_show_when_the_live_one_expired(client):
     run = make_run("longterm", 3)
-    key = run.results.get(rank=1).instrument.key
+    key = run.rows.get(rank=1).instrument.key
     sink = PriceSink(ttl_seconds=1)
     sink.put(key, 99.5)
     sink.flush()
@@ -142,6 +157,34 @@ def test_the_page_renders_when_redis_is_down(client, settings):
 
 
 def test_unknown_screener_is_404_and_empty_run_says_so(client):
+    install_shipped()
     assert client.get("/screeners/intraday").status_code == 404
-    assert "No long term screener run yet" in client.get("/screeners/longterm").content.decode()
+    assert "No run of Long term yet" in client.get("/screeners/longterm").content.decode()
     assert client.get("/screeners/").status_code == 200
+
+
+def test_the_screens_own_columns_show_null_as_a_dash_sort_and_entrants_are_marked(client):
+    make_run("swing", 6, entered=2)
+    page = client.get("/screeners/swing").content.decode()
+    for label in ("Change 20d %", "RSI 14", "Volume ratio", "Close"):
+        assert label in page
+    assert page.count('class="js-row entered"') == 2 and "2 new" in page
+    assert '<td class="num">—</td>' in page  # rank 2's columns are null
+    by_change = client.get("/screeners/swing?sort=-change_20d_pct").content.decode()
+    symbols = [s.split(" ")[0] for s in by_change.split('<td class="symbol">')[1:]]
+    # i % 7 descending, null (SYM6X1) last; ties by rank
+    assert symbols == ["SYM6X5", "SYM6X4", "SYM6X3", "SYM6X2", "SYM6X0", "SYM6X1"]
+
+
+def test_a_users_screen_is_theirs_only(client, django_user_model):
+    owner = django_user_model.objects.create_user("owner", password="pw-owner-1")
+    other = django_user_model.objects.create_user("other", password="pw-other-1")
+    Screen.objects.create(slug="mine", name="Mine", owner=owner, universe="segment:NSE_EQ",
+                          condition="close > 1")  # fmt: skip
+    assert client.get("/screeners/mine").status_code == 404  # anonymous
+    client.force_login(other)
+    assert client.get("/screeners/mine").status_code == 404
+    assert "Mine" not in client.get("/screeners/").content.decode()
+    client.force_login(owner)
+    assert client.get("/screeners/mine").status_code == 200
+    assert "Mine" in client.get("/screeners/").content.decode()

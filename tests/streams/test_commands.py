@@ -6,7 +6,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from streams.models import Stream
+from tests.support.screens import record_runs
 
 pytestmark = pytest.mark.django_db
 
@@ -14,8 +16,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def loaded(settings):
     settings.REDIS_URL = ""
-    call_command("load_instruments")
-    call_command("load_screeners")
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER))
+    record_runs()
 
 
 def run(*args, capsys):

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from dhan.simulator import DhanSimulator, SimulatorConfig
 from marketstream.runtime import connection_registry
 from prices.cache import redis_client
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from streams.control import request_start, request_stop
 from streams.handover import HANDOVER_CHANNEL
 from streams.keys import StreamSpec
@@ -23,6 +24,7 @@ from streams.models import Stream
 from streams.supervision import orphans
 from streams.takeover import TakeoverWatcher
 from streams.thread import HANDOVER_REASON
+from tests.support.screens import record_runs
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -45,8 +47,8 @@ def env(settings, sim, redis_url):
     settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN = "1000000001", "demo-token"
     settings.DEV_MODE = True
     settings.REDIS_URL = redis_url
-    call_command("load_instruments")
-    call_command("load_screeners")
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER))
+    record_runs()
     return settings
 
 

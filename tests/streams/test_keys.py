@@ -1,6 +1,7 @@
 import pytest
 from django.core.management import call_command
 
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from prices.models import Instrument
 from streams.keys import (
     StreamKeyError,
@@ -9,6 +10,7 @@ from streams.keys import (
     parse_stream_key,
     resolve_instruments,
 )
+from tests.support.screens import record_runs
 
 
 def test_keys_are_canonical_and_round_trip():
@@ -32,6 +34,7 @@ def test_keys_are_canonical_and_round_trip():
         "",
     ],
 )
+@pytest.mark.django_db  # a type no screen has: the screens are asked
 def test_bad_keys_are_refused(bad):
     with pytest.raises(StreamKeyError):
         parse_stream_key(bad)
@@ -39,8 +42,8 @@ def test_bad_keys_are_refused(bad):
 
 @pytest.mark.django_db
 def test_resolve_names_every_unknown_instrument():
-    call_command("load_instruments")
-    call_command("load_screeners")
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER))
+    record_runs()
     reliance = Instrument.objects.get(exchange_segment="NSE_EQ", security_id=2885)
     spec = parse_stream_key(
         build_stream_key(

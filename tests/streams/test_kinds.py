@@ -13,6 +13,7 @@ from django.core.management import call_command
 from websockets.asyncio.server import serve
 
 from dhan.errors import FeedDisconnectedError
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from streams.control import request_start, request_stop
 from streams.keys import StreamSpec
 from streams.kinds import ConnectionKind, KindFactory
@@ -20,6 +21,7 @@ from streams.marketfeed import market_feed_factory
 from streams.models import Stream
 from streams.registry import ConnectionRegistry, StreamStartError
 from streams.runner import FeedPolicy
+from tests.support.screens import record_runs
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -170,8 +172,8 @@ def test_a_new_kind_obeys_operators_and_leaves_nothing_behind(registry, ticker):
 
 
 def test_a_new_kind_shares_the_client_ids_connection_budget(registry):
-    call_command("load_instruments")
-    call_command("load_screeners")
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER))
+    record_runs()
     feeds = [
         request_start(spec=StreamSpec("swing", symbols=(s,)), mode="ticker", enqueue=False)[0].key
         for s in ("RELIANCE", "TCS", "HDFCBANK", "INFY")

@@ -16,11 +16,13 @@ from dhan.simulator import DhanSimulator, SimulatorConfig
 from marketstream.runtime import connection_registry
 from prices.cache import redis_client
 from prices.health import market_health
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from prices.models import Instrument
 from streams.control import request_start
 from streams.health import stream_rows
 from streams.keys import StreamSpec
 from tests.support.redis import RedisServer
+from tests.support.screens import record_runs
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -38,8 +40,8 @@ def paused_redis(tmp_path):
 
 @pytest.fixture
 def stack(settings, paused_redis):
-    call_command("load_instruments")
-    call_command("load_screeners")
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER))
+    record_runs()
     ticks = {i.instrument_key: float(i.tick_size) for i in Instrument.objects.all()}
     sim = DhanSimulator(
         SimulatorConfig(

@@ -15,12 +15,14 @@ from dhan.simulator import DhanSimulator, SimulatorConfig
 from marketstream.celery import app as celery_app
 from marketstream.runtime import connection_registry
 from prices.cache import price_store
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from prices.models import Instrument
 from streams.control import request_start, request_stop
 from streams.keys import StreamSpec
 from streams.models import Stream
 from streams.registry import StreamStartError, host_on
 from streams.supervision import supervise
+from tests.support.screens import record_runs
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,8 +47,8 @@ def env(settings, sim):
     settings.DHANHQ_WATCHDOG_SILENCE_SECONDS = 1.5
     settings.DHANHQ_RECONNECT_MAX_DELAY_SECONDS = 0.3
     settings.REDIS_URL = ""
-    call_command("load_instruments")
-    call_command("load_screeners")
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER))
+    record_runs()
     return settings
 
 

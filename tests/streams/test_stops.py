@@ -12,11 +12,13 @@ from django.core.management import call_command
 
 from marketstream.celery import app as celery_app
 from marketstream.runtime import connection_registry
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from streams import queue
 from streams.control import request_start, request_stop
 from streams.keys import StreamSpec
 from streams.models import Stream
 from streams.registry import host_on
+from tests.support.screens import record_runs
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,8 +55,8 @@ def loaded(settings):
     settings.DEV_MODE = True
     settings.REDIS_URL = ""
     settings.DHANHQ_CLIENT_ID, settings.DHANHQ_ACCESS_TOKEN = "1000000001", "demo-token"
-    call_command("load_instruments")
-    call_command("load_screeners")
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER))
+    record_runs()
 
 
 @pytest.fixture

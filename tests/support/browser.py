@@ -15,7 +15,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, Playwright, Response
 
 from tests.support.processes import ROOT, require_e2e
-from tests.support.stack import SimulatorAddress, Stack
+from tests.support.stack import PREPARE_COMMANDS, SimulatorAddress, Stack
 from tests.support.waiting import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -56,7 +56,7 @@ def live_site(tmp: Path, *, demo_streams: bool = False) -> Iterator[Site]:
         DJANGO_DEBUG="true",
         DEPTH_IDLE_SECONDS="5",
     ) as stack:
-        stack.prepare("migrate --noinput", "load_instruments", "load_screeners", "demo_user")
+        stack.prepare(*PREPARE_COMMANDS, "demo_user")
         stack.simulator_process(rate=SIMULATOR_TICKS_PER_SECOND)
         web = stack.run_web(demo_streams=demo_streams)
         yield Site(web.url, f"http://127.0.0.1:{sim.rest_port}/v2", stack.env)

@@ -14,9 +14,9 @@ from dhan.segments import InstrumentKey
 from tests.support.processes import ROOT
 
 # DhanHQ's compact scrip master, NSE and BSE equities and indices as of 2026-07 (23,116
-# rows), gzipped: see tests/data/README.md.
+# rows), gzipped, as `load_instruments` loads by default: see tests/data/README.md.
 FULL_SCRIP_MASTER_GZ = (
-    ROOT / "tests" / "data" / "dhan-scrip-master-nse-bse-equity-index-2026-07.csv.gz"
+    ROOT / "prices" / "data" / "dhan-scrip-master-nse-bse-equity-index-2026-07.csv.gz"
 )
 DEFAULT_TICK_SIZE = 0.05
 

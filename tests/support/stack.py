@@ -17,6 +17,7 @@ from types import TracebackType
 import redis
 
 from dhan.simulator import DEMO_ACCESS_TOKEN, DEMO_CLIENT_ID, DhanSimulator
+from prices.instruments import SAMPLE_SCRIP_MASTER
 from tests.support.processes import (
     COMMAND_TIMEOUT_SECONDS,
     ManagedProcess,
@@ -25,9 +26,10 @@ from tests.support.processes import (
     manage_env,
     wait_for_port,
 )
+from tests.support.screens import RECORD_COMMAND
 
 ASGI_APPLICATION = "marketstream.asgi:application"
-PREPARE_COMMANDS = ("migrate --noinput", "load_instruments", "load_screeners")
+PREPARE_COMMANDS = ("migrate --noinput", f"load_instruments {SAMPLE_SCRIP_MASTER}", RECORD_COMMAND)
 WORKER_CONCURRENCY = 6
 
 
@@ -144,10 +146,10 @@ class Stack:
         """`manage.py <args>` in the stack's environment, run to completion."""
         return manage(*args, env=self.env, stdin=stdin, timeout=timeout)
 
-    def prepare(self, *commands: str) -> None:
+    def prepare(self, *commands: str | tuple[str, ...]) -> None:
         """The database made and filled (each command's words split on spaces)."""
         for command in commands or PREPARE_COMMANDS:
-            self.manage(*command.split())
+            self.manage(*(command.split() if isinstance(command, str) else command))
 
     def create_user(self, name: str, password: str) -> None:
         """A user in the stack's database, as `manage.py shell` makes one."""

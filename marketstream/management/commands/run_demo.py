@@ -1,8 +1,8 @@
 """manage.py run_demo: the demo's one owner process (what `make run` execs). It starts the
 DhanHQ simulator and `run_web` as its children, in its own process group, forwards
 SIGTERM, SIGINT and SIGHUP to them and waits for them, so nothing outlives it. Once the
-simulator is up it backfills the demo's history from it (`DemoHistory`, a thread of its
-own, so the pages come up at once)."""
+simulator is up it backfills the demo's history from it and runs the shipped screens over
+it (`DemoHistory`, a thread of its own, so the pages come up at once)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,12 @@ from history.backfillplan import BackfillError
 from history.dataapi import DataApiNotConfigured
 from history.timeframes import ist_day
 from prices.calendar import is_trading_day
+from prices.instruments import SAMPLE_SCRIP_MASTER, LoadReport, read_scrip_master
 from prices.models import Instrument
+from screeners.catalog import install_shipped
+from screeners.runs import run_now
+from screeners.shipped import SWING
+from screeners.universe import instruments, parse_universe
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[3]
 STOP_TIMEOUT_SECONDS = 15.0
 START_TIMEOUT_SECONDS = 30.0
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-DEMO_MINUTE_DAYS = 3  # 1-minute bars of the last 3 trading days and today; daily: a year
+DEMO_MINUTE_DAYS = 3  # 1-minute bars of the last 3 trading days and today
+DEMO_DAILY_DAYS = 730  # daily bars: two years, for the 52-week terms of the longterm screen
 HISTORY_STOP_SECONDS = 5.0  # a stop waits this long for the backfill's current call
 
 
@@ -81,11 +87,12 @@ class Command(BaseCommand):
 
 
 class DemoHistory:
-    """The demo's history from the simulator's Data API: a year of daily bars and the
-    1-minute bars of the last DEMO_MINUTE_DAYS trading days and today (what the simulator
-    streamed so far) of every instrument in the table, within the Data API limit, on a
-    thread this object starts and stops (a re-run of the demo fetches only what is
-    missing). Logs each backfill's summary."""
+    """The demo's history from the simulator's Data API, within its limit, on a thread this
+    object starts and stops (a re-run of the demo fetches only what is missing), then the
+    shipped screens run over it: two years of daily bars of the sample instruments (the
+    charts' and the first screen runs'), their 1-minute bars of the last DEMO_MINUTE_DAYS
+    trading days and today, then the daily bars of every other stock of the screens'
+    universe (about 9 minutes at DhanHQ's pace) and the screens again. Logs each step."""
 
     def __init__(self) -> None:
         self._stopping = threading.Event()
@@ -102,26 +109,56 @@ class DemoHistory:
             self._thread.join(HISTORY_STOP_SECONDS)
 
     def _run(self) -> None:
-        """The thread: wait for the simulator's REST port, then backfill, daily first
-        (what screens and the daily chart need), then minutes."""
+        """The thread: wait for the simulator's REST port, then each step in turn."""
         try:
             if not _api_listening(stopping=self._stopping):
                 return
-            keys = [i.key for i in Instrument.objects.all()]
-            minutes_from = _trading_days_back(ist_day(int(time.time())), DEMO_MINUTE_DAYS)
-            for timeframe, first in (("1d", None), ("1m", minutes_from)):
-                if self._stopping.is_set():
-                    return
-                summary = backfill(
-                    timeframe=timeframe, keys=keys, first=first, should_stop=self._stopping.is_set
-                )
-                logger.info("demo history from the simulator: %s", summary.line())
+            today = ist_day(int(time.time()))
+            sample = _sample_keys()
+            universe = [k for k in _universe_keys() if k not in set(sample)]
+            minutes_from = _trading_days_back(today, DEMO_MINUTE_DAYS)
+            days_from = today - timedelta(days=DEMO_DAILY_DAYS)
+            self._fetch("1d", sample, days_from)
+            self._screens()
+            self._fetch("1m", sample, minutes_from)
+            self._fetch("1d", universe, days_from)
+            self._screens()
         except (BackfillError, DataApiNotConfigured) as exc:
             logger.warning("demo history not fetched: %s", exc)
         except Exception:  # the thread's last word: the demo runs on without history
             logger.exception("demo history failed")
         finally:
             connections.close_all()
+
+    def _fetch(self, timeframe: str, keys: list[str], first: date) -> None:
+        if self._stopping.is_set() or not keys:
+            return
+        summary = backfill(
+            timeframe=timeframe, keys=keys, first=first, should_stop=self._stopping.is_set
+        )
+        logger.info("demo history from the simulator: %s", summary.line())
+
+    def _screens(self) -> None:
+        """The shared screens over the bars so far (their pages' rows, their streams)."""
+        if self._stopping.is_set():
+            return
+        for screen in install_shipped():
+            run = run_now(screen)
+            logger.info("demo screen %s: %d rows (%s)", screen.slug, run.matched, run.state)
+
+
+def _sample_keys() -> list[str]:
+    """The bundled sample scrip master's instruments: the demo's charts and first runs."""
+    with open(SAMPLE_SCRIP_MASTER, newline="") as lines:
+        keys = [i.key for i in read_scrip_master(lines, LoadReport())]
+    ids = [int(k.split(":")[1]) for k in keys]
+    known = {i.key for i in Instrument.objects.filter(security_id__in=ids)}
+    return [k for k in keys if k in known]
+
+
+def _universe_keys() -> list[str]:
+    """The shipped screens' universe (NSE's EQ series)."""
+    return [i.key for i in instruments(parse_universe(SWING["universe"]))]
 
 
 def _trading_days_back(today: date, count: int) -> date:

@@ -2,16 +2,16 @@
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from prices.instruments import SAMPLE_SCRIP_MASTER, ScripMasterError, load_scrip_master
+from prices.instruments import SCRIP_MASTER, ScripMasterError, load_scrip_master
 
 MAX_REPORTED_SKIPS = 20
 
 
 class Command(BaseCommand):
-    help = "Load DhanHQ's compact scrip master CSV (default: the bundled sample)."
+    help = "Load DhanHQ's compact scrip master CSV, plain or gzipped (default: the bundled file, NSE and BSE equities and indices)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("path", nargs="?", default=str(SAMPLE_SCRIP_MASTER))
+        parser.add_argument("path", nargs="?", default=str(SCRIP_MASTER))
 
     def handle(self, *args: str, path: str, **options: object) -> None:
         try:
