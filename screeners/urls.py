@@ -9,4 +9,5 @@ urlpatterns = [
     path("<slug:screener_type>", views.screener, name="screener"),
     path("<slug:screener_type>/edit", editor.edit_screen, name="edit"),
     path("<slug:screener_type>/run", views.run, name="run"),
+    path("<slug:screener_type>/latest.json", views.latest, name="latest"),
 ]

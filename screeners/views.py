@@ -11,7 +11,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 # the stream layer's own (`streams.control.ensure_stream`: enqueue only, never raises); a
 # URLconf may pass another as a view argument (tests record the calls).
 StreamStarter = Callable[..., str]
+RESULTS_POLL_SECONDS = 30  # a results page looks for a newer run this often
 
 
 def visible_screens(request: HttpRequest):
@@ -103,6 +104,7 @@ def screener(
             "market_open": is_open,
             "next_open": None if is_open else next_open(),
             "poll_interval_ms": 1500,
+            "results_poll_ms": RESULTS_POLL_SECONDS * 1000,
             "debug": settings.DEBUG,
         },
     )
@@ -117,3 +119,12 @@ def run(request: HttpRequest, screener_type: str) -> HttpResponse:
         raise Http404(f"no screen {screener_type!r} of yours")
     request_run(screen)
     return redirect("screeners:screener", screener_type=screen.slug)
+
+
+def latest(request: HttpRequest, screener_type: str) -> JsonResponse:
+    """`{"run_id"}` of the screen's latest finished run: its results page asks every
+    RESULTS_POLL_SECONDS and reloads when a new run has landed, so the table (and its
+    socket subscription) follows the new rows."""
+    screen = screen_for(request, screener_type)
+    run = latest_run(screen)
+    return JsonResponse({"run_id": run.pk if run else None})

@@ -36,7 +36,7 @@ from prices.redisconn import (
 )
 from streams.models import Stream
 from tests.support.redis import RedisServer
-from tests.support.screens import record_runs
+from tests.support.screens import record_runs, screener_urls
 
 HEALTH_BOUND_SECONDS = 2.0  # the issue: health answers within 2 s of Redis hanging
 PAGE_BOUND_SECONDS = 3.0  # the issue: the page within 3 s
@@ -52,7 +52,7 @@ def record_start(*, screener_type: str) -> str:
 
 # The project's pages and API, with a stream starter that records instead of enqueuing.
 urlpatterns = [
-    path("screeners/", include("screeners.urls"), {"ensure_stream": record_start}),
+    path("screeners/", include(screener_urls(record_start))),
     path("api/v1/", api.urls),
     path("accounts/", include("accounts.urls")),  # the top bar's sign-in link
 ]

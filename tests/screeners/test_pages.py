@@ -14,6 +14,7 @@ from prices.models import Instrument
 from prices.sink import PriceSink
 from screeners.catalog import install_shipped
 from screeners.models import Screen, ScreenRow, ScreenRun
+from tests.support.screens import screener_urls
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,7 @@ def record_start(*, screener_type: str) -> str:
 
 # The project's URLconf gives the pages the stream layer's starter; this one records.
 urlpatterns = [
-    path("screeners/", include("screeners.urls"), {"ensure_stream": record_start}),
+    path("screeners/", include(screener_urls(record_start))),
     path("api/v1/", api.urls),
     path("accounts/", include("accounts.urls")),  # the top bar's sign-in link
     path("orders/", include("orders.urls")),  # and, signed in, its other links
@@ -188,3 +189,13 @@ def test_a_users_screen_is_theirs_only(client, django_user_model):
     client.force_login(owner)
     assert client.get("/screeners/mine").status_code == 200
     assert "Mine" in client.get("/screeners/").content.decode()
+
+
+def test_the_results_page_finds_a_newer_run_through_latest_json(client):
+    run = make_run("swing", 3)
+    page = client.get("/screeners/swing").content.decode()
+    assert f'data-run-id="{run.pk}"' in page and "screen_results.js" in page
+    assert client.get("/screeners/swing/latest.json").json() == {"run_id": run.pk}
+    newer = make_run("swing", 4)
+    assert client.get("/screeners/swing/latest.json").json() == {"run_id": newer.pk}
+    assert client.get("/screeners/nope/latest.json").status_code == 404

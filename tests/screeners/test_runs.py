@@ -23,9 +23,11 @@ from django.utils import timezone
 from history.store import upsert
 from history.timeframes import Bar, day_start, ist_day
 from prices.models import Instrument
+from prices.sink import PriceSink
 from screeners import notify
 from screeners.models import Screen, ScreenNotice, ScreenRun
 from screeners.runs import run_now
+from screeners.tasks import run_due
 from streams.models import Stream
 
 pytestmark = pytest.mark.django_db
@@ -247,3 +249,22 @@ def test_the_screens_stream_follows_its_new_rows(committed, universe, settings):
     stream = Stream.objects.get(key=f"type:{made.slug}")
     assert sorted(stream.instruments) == sorted([c.key, a.key])
     assert stream.generation == 1  # its connection is told to restart onto them
+
+
+def test_an_every_minute_screen_runs_in_market_hours_on_the_forming_bar(universe, monkeypatch):
+    a, _b, _c, _d = universe
+    made = screen(universe, schedule="every_1_minutes", condition="close > 500")
+    today = day_start(ist_day(int(time.time())))
+    forming = {"t": today, "o": 399.0, "h": 1200.0, "l": 399.0, "c": 1100.0, "v": 5000}
+    sink = PriceSink()
+    sink.put_candles({a.key: {"forming": {"1d": forming}}})
+    sink.flush()
+    monkeypatch.setattr("screeners.tasks.calendar.market_is_open", lambda: False)
+    assert run_due() == 0 and not ScreenRun.objects.exists()  # closed: nothing runs
+    monkeypatch.setattr("screeners.tasks.calendar.market_is_open", lambda: True)
+    assert run_due() == 1
+    run = ScreenRun.objects.get(screen=made)
+    assert run.forming and run.trigger == "interval"
+    row = run.rows.select_related("instrument").get()
+    assert row.instrument.key == a.key and row.price == 1100.0  # only A's forming bar is > 500
+    assert run_now(made, follow=None).matched == 0  # a manual run: closed bars only

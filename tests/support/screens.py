@@ -149,3 +149,19 @@ def record_runs(rows: dict[str, list[str]] | None = None) -> list:
         )
         runs.append(run)
     return runs
+
+
+def screener_urls(ensure_stream) -> tuple:
+    """`screeners.urls` for a test URLconf (`include(...)`), its list and results pages
+    given `ensure_stream` (a recorder) instead of the stream layer's starter."""
+    from django.urls import path
+
+    from screeners import urls, views
+
+    given = {"ensure_stream": ensure_stream}
+    patterns = [
+        path("", views.index, given, name="index"),
+        path("<slug:screener_type>", views.screener, given, name="screener"),
+        *(p for p in urls.urlpatterns if p.name not in ("index", "screener")),
+    ]
+    return patterns, urls.app_name
