@@ -3,14 +3,15 @@
 market hours (`screeners.run_due`, each minute), and delivery of new-entrant notices by
 webhook (signed, retried with the same event id for up to an hour, every try recorded on
 the notice) and by email. The worker's closed daily bars are kept between its every-N-
-minutes runs (`ClosedBars`): each re-run then reads only the live candles."""
+minutes runs (`ClosedBars`, on the worker's Celery app): each re-run then reads only the
+live candles."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
 
-from celery import shared_task
+from celery import Celery, Task, shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
@@ -27,13 +28,23 @@ GIVE_UP_AFTER_SECONDS = 3600
 MAX_RETRIES = 12
 SESSION_OPEN_MINUTE = 9 * 60 + 15  # 09:15 IST: every-N-minutes runs count from the open
 IST = notify.IST
-KEPT = barcache.ClosedBars()  # this worker's closed daily bars, for its interval runs
+KEPT_ATTRIBUTE = "screen_closed_bars"
 
 
-@shared_task(name="screeners.run", ignore_result=True)
-def execute_run(run_id: int) -> str:
+def kept_bars(app: Celery) -> barcache.ClosedBars:
+    """This worker's closed daily bars for its screen runs, kept on the Celery app it runs
+    (as its connection registry is), made at its first run."""
+    kept = getattr(app, KEPT_ATTRIBUTE, None)
+    if kept is None:
+        kept = barcache.ClosedBars()
+        setattr(app, KEPT_ATTRIBUTE, kept)
+    return kept
+
+
+@shared_task(bind=True, name="screeners.run", ignore_result=True)
+def execute_run(self: Task, run_id: int) -> str:
     """Queued by `runs.request_run`; a retried or duplicated task finds the run done."""
-    run = runs.execute(run_id, kept=KEPT)
+    run = runs.execute(run_id, kept=kept_bars(self.app))
     return run.state
 
 
@@ -50,8 +61,8 @@ def after_close() -> int:
     return len(ordered)
 
 
-@shared_task(name="screeners.run_due", ignore_result=True)
-def run_due() -> int:
+@shared_task(bind=True, name="screeners.run_due", ignore_result=True)
+def run_due(self: Task) -> int:
     """The beat, each minute: in market hours, the `every_N_minutes` screens due at this
     minute of the session, on the forming bar; notices a crash left pending go out."""
     notify.sweep()
@@ -66,7 +77,7 @@ def run_due() -> int:
     ]
     for screen in due:
         run = ScreenRun.objects.create(screen=screen, trigger=ScreenRun.Trigger.INTERVAL)
-        runs.execute(run.pk, forming=True, kept=KEPT)
+        runs.execute(run.pk, forming=True, kept=kept_bars(self.app))
     return len(due)
 
 
