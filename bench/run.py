@@ -23,6 +23,7 @@ from bench import (  # noqa: E402
     bench_codec,
     bench_connect,
     bench_distribution,
+    bench_screen_runs,
     bench_screens,
 )
 
@@ -37,6 +38,7 @@ if __name__ == "__main__":
         ("alerts", bench_alerts),
         ("bars", bench_bars),
         ("screens", bench_screens),
+        ("screen_runs", bench_screen_runs),  # about 90 s: SQLite, then PostgreSQL
         ("backfill", bench_backfill),  # about 9 minutes: at the Data API limit
         ("clients", bench_clients),
     ):

@@ -18,6 +18,9 @@ class Backends:
     silenced_checks: tuple[str, ...] = ()
 
 
+EMBEDDED_CACHE_ENTRIES = 100_000
+
+
 def _redis_cache(location: str, *, timeouts: dict, **options) -> dict:
     return {
         "default": {
@@ -69,7 +72,14 @@ def choose_backends(
             celery_broker_url=redis_url,
         )
     return Backends(
-        caches={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        # The price cache too: a price, a quote and a candle per streamed instrument, and
+        # locmem's default of 300 entries would evict most of them (it culls silently).
+        caches={
+            "default": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "OPTIONS": {"MAX_ENTRIES": EMBEDDED_CACHE_ENTRIES},
+            }
+        },
         channel_layers={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
         celery_broker_url="memory://localhost/",
         # One process: its local cache is shared by everything that counts requests.

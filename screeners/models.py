@@ -21,7 +21,12 @@ from accounts import crypto
 from prices.models import Instrument
 
 SCHEDULE_MINUTES = (1, 5, 15, 30, 60)
-SCHEDULES = ("manual", "after_close", *(f"every_{n}_minutes" for n in SCHEDULE_MINUTES))
+SCHEDULE_LABELS = {
+    "manual": "on demand",
+    "after_close": "after the close",
+    **{f"every_{n}_minutes": f"every {n} min in market hours" for n in SCHEDULE_MINUTES},
+}
+SCHEDULES = tuple(SCHEDULE_LABELS)
 WEBHOOK_FORMATS = ("marketstream", "chartink")
 MAX_LIMIT = 500
 
@@ -45,7 +50,7 @@ class Screen(models.Model):
     descending = models.BooleanField(default=True)
     limit = models.PositiveSmallIntegerField(default=100)
     schedule = models.CharField(
-        max_length=20, default="manual", choices=[(s, s) for s in SCHEDULES]
+        max_length=20, default="manual", choices=list(SCHEDULE_LABELS.items())
     )
     # NOTIFY: on new entrants, by email and/or by webhook (its secret encrypted at rest).
     notify = models.BooleanField(default=False)

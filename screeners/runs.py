@@ -84,7 +84,12 @@ def execute(
         compiled = compile_screen(
             condition=screen.condition, columns=screen.columns, rank_by=screen.rank_by
         )
-        members = instruments(parse_universe(screen.universe), screen_rows=_other_screen)
+        universe = parse_universe(screen.universe)
+        members = (
+            kept.members(screen.universe, lambda: instruments(universe))
+            if kept is not None and universe.kind == "segment"  # changes with load_instruments
+            else instruments(universe, screen_rows=_other_screen)
+        )
     except (ScreenSyntaxError, UniverseError) as exc:
         return _fail(run, f"cannot run as saved: {exc}")
     keys = tuple(i.key for i in members)

@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                 ('rank_by', models.TextField(blank=True)),
                 ('descending', models.BooleanField(default=True)),
                 ('limit', models.PositiveSmallIntegerField(default=100)),
-                ('schedule', models.CharField(choices=[('manual', 'manual'), ('after_close', 'after_close'), ('every_1_minutes', 'every_1_minutes'), ('every_5_minutes', 'every_5_minutes'), ('every_15_minutes', 'every_15_minutes'), ('every_30_minutes', 'every_30_minutes'), ('every_60_minutes', 'every_60_minutes')], default='manual', max_length=20)),
+                ('schedule', models.CharField(choices=[('manual', 'on demand'), ('after_close', 'after the close'), ('every_1_minutes', 'every 1 min in market hours'), ('every_5_minutes', 'every 5 min in market hours'), ('every_15_minutes', 'every 15 min in market hours'), ('every_30_minutes', 'every 30 min in market hours'), ('every_60_minutes', 'every 60 min in market hours')], default='manual', max_length=20)),
                 ('notify', models.BooleanField(default=False)),
                 ('notify_email', models.BooleanField(default=False)),
                 ('webhook_url', models.URLField(blank=True, max_length=500)),
