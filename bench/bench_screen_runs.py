@@ -267,8 +267,8 @@ def _measure(name: str) -> None:
     from django.core.management import call_command
 
     from screeners.barcache import ClosedBars
-    from screeners.tasks import bars_read
     from screeners.compute import compile_screen
+    from screeners.tasks import bars_read
 
     started = time.perf_counter()
     call_command("migrate", verbosity=0)
