@@ -268,3 +268,37 @@ def test_an_every_minute_screen_runs_in_market_hours_on_the_forming_bar(universe
     row = run.rows.select_related("instrument").get()
     assert row.instrument.key == a.key and row.price == 1100.0  # only A's forming bar is > 500
     assert run_now(made, follow=None).matched == 0  # a manual run: closed bars only
+
+
+def test_run_screen_prints_the_table_and_a_bad_slug_is_a_plain_error(universe):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    screen(universe, slug="table")
+    out = StringIO()
+    call_command("run_screen", "table", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["#", "symbol", "close", "sma_50", "rank"]
+    assert lines[1].split()[:3] == ["1", "CCC", "108.00"] and lines[1].split()[3] == "—"
+    assert lines[-1].startswith("table: 2 of 4 matched") and "entered 2, left 0" in lines[-1]
+    with pytest.raises(CommandError, match="no screen 'nope'"):
+        call_command("run_screen", "nope")
+
+
+def test_the_admin_runs_a_screen_now(universe, admin_client, django_capture_on_commit_callbacks):
+    made = screen(universe)
+    with django_capture_on_commit_callbacks(execute=True):  # embedded: the task runs eagerly
+        answer = admin_client.post(
+            "/admin/screeners/screen/",
+            {"action": "run_now", "_selected_action": [made.pk]},
+            follow=True,
+        )
+    assert "1 run(s) queued" in answer.content.decode()
+    assert ScreenRun.objects.get(screen=made).state == "done"
+    assert (
+        admin_client.get(
+            f"/admin/screeners/screenrun/{ScreenRun.objects.get().pk}/change/"
+        ).status_code
+        == 200
+    )
