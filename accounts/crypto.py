@@ -71,6 +71,15 @@ def decrypt(blob: str) -> str:
         raise TokenUnreadable("no configured key opens this token") from None
 
 
+def encrypt_optional(secret: str) -> str:
+    """A secret that may be empty (a webhook's, alerts' and screens'): "" stays ""."""
+    return encrypt(secret) if secret else ""
+
+
+def decrypt_optional(blob: str) -> str:
+    return decrypt(blob) if blob else ""
+
+
 def rotate(blob: str) -> str:
     """The same token under the first key."""
     try:

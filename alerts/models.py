@@ -75,13 +75,11 @@ class Alert(models.Model):
         return f"{self.key} {self.condition} {self.value}"
 
     def set_webhook_secret(self, secret: str) -> None:
-        self.webhook_secret_encrypted = crypto.encrypt(secret) if secret else ""
+        self.webhook_secret_encrypted = crypto.encrypt_optional(secret)
 
     @property
     def webhook_secret(self) -> str:
-        return (
-            crypto.decrypt(self.webhook_secret_encrypted) if self.webhook_secret_encrypted else ""
-        )
+        return crypto.decrypt_optional(self.webhook_secret_encrypted)
 
 
 class AlertEvent(models.Model):

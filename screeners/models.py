@@ -70,13 +70,11 @@ class Screen(models.Model):
         return self.slug
 
     def set_webhook_secret(self, secret: str) -> None:
-        self.webhook_secret_encrypted = crypto.encrypt(secret) if secret else ""
+        self.webhook_secret_encrypted = crypto.encrypt_optional(secret)
 
     @property
     def webhook_secret(self) -> str:
-        return (
-            crypto.decrypt(self.webhook_secret_encrypted) if self.webhook_secret_encrypted else ""
-        )
+        return crypto.decrypt_optional(self.webhook_secret_encrypted)
 
     @property
     def interval_minutes(self) -> int | None:
