@@ -8,7 +8,6 @@ screen language that does not parse is a 400 with the character `position`."""
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Q
 from django.http import HttpRequest, JsonResponse
 from ninja import Router
 
@@ -27,7 +26,7 @@ from screeners.apischemas import (
     result_json,
     screen_json,
 )
-from screeners.models import Screen, ScreenRun, latest_run
+from screeners.models import Screen, ScreenRun, latest_run, visible_to
 from screeners.runs import request_run
 from screeners.validation import ScreenInputError, apply_fields, check_text, screen_fields
 
@@ -46,8 +45,7 @@ def _body(request: HttpRequest) -> object:
 
 
 def _visible(request: HttpRequest, screen_id: int) -> Screen | None:
-    shown = Screen.objects.filter(Q(owner__isnull=True) | Q(owner=request.auth))
-    return shown.filter(pk=screen_id).select_related("owner").first()
+    return visible_to(request.auth.pk).filter(pk=screen_id).select_related("owner").first()
 
 
 def _may_change(user, screen: Screen) -> bool:
@@ -74,8 +72,8 @@ def check(request: HttpRequest) -> JsonResponse:
 
 @router.get("/screens", response={200: ScreenList, 401: Error}, url_name="screens_api")
 def list_screens(request: HttpRequest) -> JsonResponse:
-    shown = Screen.objects.filter(Q(owner__isnull=True) | Q(owner=request.auth))
-    return JsonResponse({"screens": [screen_json(s) for s in shown.select_related("owner")]})
+    shown = visible_to(request.auth.pk).select_related("owner")
+    return JsonResponse({"screens": [screen_json(s) for s in shown]})
 
 
 @router.post(
@@ -85,7 +83,7 @@ def list_screens(request: HttpRequest) -> JsonResponse:
 )
 def add_screen(request: HttpRequest) -> JsonResponse:
     try:
-        fields = screen_fields(_body(request))
+        fields = screen_fields(_body(request), owner_id=request.auth.pk)
     except ScreenInputError as exc:
         return JsonResponse(exc.as_json(), status=400)
     screen = apply_fields(Screen(owner=request.auth), fields)
@@ -113,7 +111,7 @@ def change_screen(request: HttpRequest, screen_id: int) -> JsonResponse:
     if not _may_change(request.auth, screen):
         return _error("shared screens are changed by staff", 403)
     try:
-        fields = screen_fields(_body(request), screen=screen)
+        fields = screen_fields(_body(request), owner_id=screen.owner_id, screen=screen)
     except ScreenInputError as exc:
         return JsonResponse(exc.as_json(), status=400)
     apply_fields(screen, fields).save()

@@ -16,6 +16,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from accounts import crypto
 from prices.models import Instrument
@@ -163,6 +164,13 @@ class ScreenNotice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "channel"], name="one_notice_per_channel")
         ]
+
+
+def visible_to(user_id: int | None) -> models.QuerySet[Screen]:
+    """The screens user `user_id` sees (None: nobody signed in): the shared ones and their
+    own. The pages, the API, and a `screener:SLUG` universe all ask this."""
+    mine = Q(owner_id=user_id) if user_id is not None else Q(pk__in=[])
+    return Screen.objects.filter(Q(owner__isnull=True) | mine)
 
 
 def latest_run(screen: Screen) -> ScreenRun | None:

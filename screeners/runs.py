@@ -29,6 +29,7 @@ from screeners.models import (
     ScreenRun,
     latest_run,
     latest_run_instruments,
+    visible_to,
 )
 from screeners.universe import UniverseError, instruments, parse_universe
 from streams.control import follow_source
@@ -88,7 +89,7 @@ def execute(
         members = (
             kept.members(screen.universe, lambda: instruments(universe))
             if kept is not None and universe.kind == "segment"  # changes with load_instruments
-            else instruments(universe, screen_rows=_other_screen)
+            else instruments(universe, screen_rows=lambda slug: _rows_of(slug, screen))
         )
     except (ScreenSyntaxError, UniverseError) as exc:
         return _fail(run, f"cannot run as saved: {exc}")
@@ -107,8 +108,19 @@ def execute(
     return _store(run, members, arrays, matches, forming=with_forming, ms=elapsed_ms, follow=follow)
 
 
-def _other_screen(slug: str) -> list:
+def _rows_of(slug: str, screen: Screen) -> list:
+    """Another screen's latest rows, for a `screener:SLUG` universe: only a screen the
+    owner may see (shared, or theirs), whatever was saved."""
+    if not visible_to(screen.owner_id).filter(slug=slug).exists():
+        raise LookupError(f"no screen {slug!r} to take rows from")
     return latest_run_instruments(slug)
+
+
+def mark_failed(run_id: int, why: str) -> None:
+    """A queued run that could not finish (the task's last word)."""
+    ScreenRun.objects.filter(pk=run_id, state=ScreenRun.State.QUEUED).update(
+        state=ScreenRun.State.FAILED, error=why[:300], computed_at=timezone.now()
+    )
 
 
 def _fail(run: ScreenRun, why: str) -> ScreenRun:

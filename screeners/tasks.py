@@ -45,9 +45,15 @@ def kept_bars(app: Celery) -> barcache.ClosedBars:
 
 @shared_task(bind=True, name="screeners.run", ignore_result=True)
 def execute_run(self: Task, run_id: int) -> str:
-    """Queued by `runs.request_run`; a retried or duplicated task finds the run done."""
-    run = runs.execute(run_id, kept=kept_bars(self.app))
-    return run.state
+    """Queued by `runs.request_run`; a retried or duplicated task finds the run done. A
+    failure no screen text explains (the database went away) ends the run `failed`, not
+    queued for ever; the trace goes to the log."""
+    try:
+        return runs.execute(run_id, kept=kept_bars(self.app)).state
+    except Exception:  # the run must say it failed; the worker goes on
+        logger.exception("screen run %s failed", run_id)
+        runs.mark_failed(run_id, "the run failed on the worker: see its log")
+        return ScreenRun.State.FAILED
 
 
 @shared_task(name="screeners.after_close", ignore_result=True)

@@ -11,7 +11,7 @@ from django.utils.text import slugify
 
 from history.timeframes import TimeframeError, check_timeframe
 from screeners.language import ScreenSyntaxError, parse_condition, parse_expression
-from screeners.models import MAX_LIMIT, SCHEDULES, WEBHOOK_FORMATS, Screen
+from screeners.models import MAX_LIMIT, SCHEDULES, WEBHOOK_FORMATS, Screen, visible_to
 from screeners.universe import UniverseError, parse_universe
 from webhooks.targets import TargetError, check_url
 
@@ -59,9 +59,10 @@ def check_text(text: object, *, field: str, condition: bool) -> str:
     return text
 
 
-def screen_fields(body: dict, *, screen: Screen | None = None) -> dict:
+def screen_fields(body: dict, *, owner_id: int | None, screen: Screen | None = None) -> dict:
     """Model fields from a SCREEN body: all of them for a new screen (missing ones take
-    their defaults), only those present when `screen` is being changed."""
+    their defaults), only those present when `screen` is being changed. `owner_id`: whose
+    screen it is (None: a shared one), so that `screener:SLUG` names a screen they see."""
     if not isinstance(body, dict):
         raise ScreenInputError("the body must be a JSON object")
     known = {"name", "slug", *DEFAULTS, "condition"}
@@ -75,7 +76,10 @@ def screen_fields(body: dict, *, screen: Screen | None = None) -> dict:
     for name, value in given.items():
         if name in ("id", "owner"):
             continue
-        fields.update(_field(name, value, screen=screen))
+        if name == "universe":
+            fields["universe"] = _universe(value, owner_id=owner_id)
+        else:
+            fields.update(_field(name, value, screen=screen))
     if screen is None:
         fields.setdefault("name", "Untitled screen")
         fields.setdefault("slug", unique_slug(fields["name"]))
@@ -102,12 +106,17 @@ def _field(name: str, value: object, *, screen: Screen | None) -> dict:
     return {name: _scalar(name, value)}
 
 
+def _universe(value: object, *, owner_id: int | None) -> str:
+    try:
+        universe = parse_universe(value if isinstance(value, str) else "")
+    except UniverseError as exc:
+        raise ScreenInputError(str(exc), "universe") from None
+    if universe.kind == "screener" and not visible_to(owner_id).filter(slug=universe.value[0]):
+        raise ScreenInputError(f"no screen {universe.value[0]!r} to take rows from", "universe")
+    return str(universe)
+
+
 def _scalar(name: str, value: object) -> object:
-    if name == "universe":
-        try:
-            return str(parse_universe(value if isinstance(value, str) else ""))
-        except UniverseError as exc:
-            raise ScreenInputError(str(exc), name) from None
     if name == "timeframe":
         try:
             return check_timeframe(value if isinstance(value, str) else "")

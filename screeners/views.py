@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from prices.calendar import market_is_open, next_open
 from prices.quotes import INDEX_STRIP_STREAM
 from prices.redisconn import fail_fast
-from screeners.models import Screen, latest_run
+from screeners.models import Screen, latest_run, visible_to
 from screeners.pages import screener_page
 from screeners.runs import request_run
 from screeners.shipped import PRESETS
@@ -34,10 +34,9 @@ StreamStarter = Callable[..., str]
 RESULTS_POLL_SECONDS = 30  # a results page looks for a newer run this often
 
 
-def visible_screens(request: HttpRequest):
+def visible_screens(request: HttpRequest) -> QuerySet[Screen]:
     """The shared screens and, signed in, the user's own."""
-    mine = Q(owner=request.user) if request.user.is_authenticated else Q(pk__in=[])
-    return Screen.objects.filter(Q(owner__isnull=True) | mine)
+    return visible_to(request.user.pk if request.user.is_authenticated else None)
 
 
 def screen_for(request: HttpRequest, slug: str) -> Screen:

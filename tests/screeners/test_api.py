@@ -185,3 +185,16 @@ def test_a_token_reaches_the_screens_api(django_user_model):
     listed = Client().get("/api/v1/screens", HTTP_AUTHORIZATION=f"Token {key}")
     assert listed.status_code == 200
     assert {s["slug"] for s in listed.json()["screens"]} == {"swing", "longterm"}  # shared
+
+
+def test_a_screener_universe_must_name_a_screen_the_user_sees(alice, bob):
+    bobs = post(bob, "/api/v1/screens", {"name": "Bobs", "condition": "close > 1"}).json()["screen"]
+    refused = post(
+        alice, "/api/v1/screens", {"condition": "close > 1", "universe": f"screener:{bobs['slug']}"}
+    )
+    assert refused.status_code == 400 and refused.json()["field"] == "universe"
+    install_shipped()
+    shared = post(
+        alice, "/api/v1/screens", {"condition": "close > 1", "universe": "screener:swing"}
+    )
+    assert shared.status_code == 201
