@@ -1,4 +1,5 @@
-"""manage.py load_instruments [PATH]: DhanHQ scrip-master CSV into Instrument rows."""
+"""manage.py load_instruments [PATH]: DhanHQ scrip-master CSV (plain or gzipped; the bundled
+one by default) into Instrument rows."""
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -8,7 +9,10 @@ MAX_REPORTED_SKIPS = 20
 
 
 class Command(BaseCommand):
-    help = "Load DhanHQ's compact scrip master CSV, plain or gzipped (default: the bundled file, NSE and BSE equities and indices)."
+    help = (
+        "Load DhanHQ's compact scrip master CSV, plain or gzipped (default: the bundled "
+        "file, NSE and BSE equities and indices)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", nargs="?", default=str(SCRIP_MASTER))
