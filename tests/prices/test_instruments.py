@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from prices import instruments
-from prices.instruments import ScripMasterError, load_scrip_master
+from prices.instruments import SAMPLE_SCRIP_MASTER, ScripMasterError, load_scrip_master
 from prices.models import Instrument
 from tests.support.instruments import full_scrip_master
 
@@ -42,8 +42,15 @@ def test_loads_the_whole_real_scrip_master_with_tick_sizes_in_rupees(capsys):
     assert Instrument.objects.count() == 23_115
 
 
-def test_bundled_sample_has_nifty_50_and_main_indices():
+def test_the_default_is_the_whole_bundled_scrip_master_with_2428_nse_eq_stocks(capsys):
     call_command("load_instruments")
+    assert "loaded 23115 instruments" in capsys.readouterr().out
+    eq = Instrument.objects.filter(exchange_segment="NSE_EQ", series="EQ")
+    assert eq.count() == 2_428
+
+
+def test_bundled_sample_has_nifty_50_and_main_indices():
+    call_command("load_instruments", str(SAMPLE_SCRIP_MASTER))
     keys = set(Instrument.objects.values_list("exchange_segment", "security_id"))
     assert {
         ("IDX_I", 13),
