@@ -1,92 +1,26 @@
 """Screen runs in one process over bars in the store: matches, ranks and columns computed
-from bars; short histories left out or null; entrants against the previous run; each
-entrant's notices sent once (browser, signed webhook in both formats), none on a re-run
-over unchanged bars, a crash's notices swept once; the screen's stream follows its rows."""
+from bars; short histories left out or null; a segment's EQ series; entrants against the
+previous run; the screen's stream following its rows; interval runs on the forming bar,
+after-close runs on trading days; run_screen, the admin; failures said on the run."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import http.server
-import json
-import threading
 import time
-from datetime import timedelta
-from decimal import Decimal
 
 import numpy as np
 import pytest
 import talib
-from cryptography.fernet import Fernet
-from django.utils import timezone
 
-from history.store import upsert
-from history.timeframes import Bar, day_start, ist_day
-from prices.models import Instrument
+from history.timeframes import day_start, ist_day
 from prices.sink import PriceSink
-from screeners import notify
-from screeners.models import Screen, ScreenNotice, ScreenRun
+from screeners.models import ScreenRun
 from screeners.runs import run_now
 from screeners.tasks import run_due
 from streams.models import Stream
+from tests.screeners.conftest import daily, instrument
+from tests.screeners.conftest import make_screen as screen
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """`run_now`, its after-commit work (notices, the stream) done as after a real commit:
-    each test's transaction never commits."""
-
-    def run_committed(*args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return run_now(*args, **kwargs)
-
-    return run_committed
-
-
-def instrument(sid: int, symbol: str, *, series: str = "EQ") -> Instrument:
-    return Instrument.objects.create(
-        exchange_segment="NSE_EQ", security_id=sid, exchange="NSE", trading_symbol=symbol,
-        name=symbol.title(), instrument_type="EQUITY", series=series, tick_size=Decimal("0.05"),
-    )  # fmt: skip
-
-
-def daily(key: str, closes: list[float]) -> None:
-    """Daily bars ending yesterday, one per calendar day, the given closes."""
-    last = ist_day(int(time.time())) - timedelta(days=1)
-    first = last - timedelta(days=len(closes) - 1)
-    upsert(
-        key,
-        "1d",
-        [
-            Bar(day_start(first + timedelta(days=i)), c, c + 1, c - 1, c, 1000 + i, None)
-            for i, c in enumerate(closes)
-        ],
-    )
-
-
-@pytest.fixture
-def universe():
-    """A rises 1 a day for 300 days, B falls, C rises 2 a day for 30, D has 10 bars."""
-    a, b, c, d = (instrument(i, s) for i, s in enumerate(["AAA", "BBB", "CCC", "DDD"], start=1))
-    daily(a.key, [100.0 + i for i in range(300)])
-    daily(b.key, [500.0 - i for i in range(300)])
-    daily(c.key, [50.0 + 2 * i for i in range(30)])
-    daily(d.key, [10.0 + i for i in range(10)])
-    return a, b, c, d
-
-
-def screen(keys, *, owner=None, **fields) -> Screen:
-    values = {
-        "slug": "test-screen",
-        "name": "Test screen",
-        "universe": "keys:" + ",".join(i.key for i in keys),
-        "condition": "close > sma(close, 20)",
-        "columns": {"close": "close", "sma_50": "sma(close, 50)"},
-        "rank_by": "change_pct(close, 5)",
-    }
-    return Screen.objects.create(owner=owner, **(values | fields))
 
 
 def test_rows_rank_and_columns_come_from_bars_and_short_histories_drop_or_go_null(
@@ -118,119 +52,6 @@ def test_a_segment_universe_is_its_eq_series(committed, universe):
     daily("NSE_EQ:99", [10.0 + i for i in range(300)])
     run = committed(screen(universe, universe="segment:NSE_EQ"), follow=None)
     assert run.universe_size == 4  # not the SM-series stock
-
-
-class Receiver(http.server.BaseHTTPRequestHandler):
-    seen: list[tuple[dict, bytes]] = []
-
-    def do_POST(self):
-        Receiver.seen.append(
-            (dict(self.headers), self.rfile.read(int(self.headers["Content-Length"])))
-        )
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
-    settings.MARKETSTREAM_ENCRYPTION_KEY = Fernet.generate_key().decode()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    Receiver.seen = []
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-
-
-@pytest.fixture
-def pushes(monkeypatch):
-    sent = []
-    monkeypatch.setattr(
-        notify,
-        "push_to_user",
-        lambda user_id, *, kind, message: sent.append((user_id, kind, message)),
-    )
-    return sent
-
-
-def notifying(universe, user, url, fmt="marketstream") -> Screen:
-    made = screen(universe, owner=user, notify=True, webhook_url=url, webhook_format=fmt)
-    made.set_webhook_secret("hook-secret-1")
-    made.save()
-    return made
-
-
-def test_new_entrants_are_told_once_and_a_rerun_on_unchanged_bars_tells_nobody(
-    committed, universe, receiver, pushes, django_user_model
-):
-    a, b, c, _d = universe
-    user = django_user_model.objects.create_user("trader", password="pw-trader-1")
-    made = notifying(universe, user, receiver)
-    first = committed(made, follow=None)
-    assert [m["type"] for _, _, m in pushes] == ["screen_entered"]
-    assert [e["key"] for e in pushes[0][2]["entered"]] == [c.key, a.key]
-    assert pushes[0][:2] == (user.pk, "screen")
-    assert len(Receiver.seen) == 1
-    headers, body = Receiver.seen[0]
-    sent = json.loads(body)
-    assert sent["entered"] == [
-        {"key": c.key, "symbol": "CCC", "price": 108.0},
-        {"key": a.key, "symbol": "AAA", "price": 399.0},
-    ]
-    assert sent["run_id"] == first.pk and sent["screen"] == "test-screen"
-    notice = ScreenNotice.objects.get(run=first, channel="webhook")
-    assert headers["X-MarketStream-Event"] == sent["event_id"] == str(notice.event_id)
-    mac = hmac.new(b"hook-secret-1", body, hashlib.sha256).hexdigest()
-    assert headers["X-MarketStream-Signature"] == f"sha256={mac}"
-    assert notice.state == "delivered" and [t["outcome"] for t in notice.attempts] == ["delivered"]
-
-    again = committed(made, follow=None)  # unchanged bars
-    assert again.entered == [] and again.exited == []
-    assert len(pushes) == 1 and len(Receiver.seen) == 1
-    assert not ScreenNotice.objects.filter(run=again).exists()
-
-    daily(b.key, [500.0 - i for i in range(299)] + [900.0])  # B jumps above its average
-    third = committed(made, follow=None)
-    assert third.entered == [b.key]
-    assert [e["key"] for e in json.loads(Receiver.seen[-1][1])["entered"]] == [b.key]
-    assert len(pushes) == 2 and len(Receiver.seen) == 2
-
-
-def test_the_chartink_format_is_chartinks_alert_payload(
-    committed, universe, receiver, pushes, django_user_model
-):
-    user = django_user_model.objects.create_user("trader", password="pw-trader-1")
-    committed(notifying(universe, user, receiver, fmt="chartink"), follow=None)
-    sent = json.loads(Receiver.seen[0][1])
-    assert set(sent) == {
-        "stocks",
-        "trigger_prices",
-        "triggered_at",
-        "scan_name",
-        "scan_url",
-        "alert_name",
-    }
-    assert sent["stocks"] == "CCC,AAA" and sent["trigger_prices"] == "108,399"
-    assert sent["scan_name"] == "Test screen" and sent["scan_url"] == "test-screen"
-    assert sent["triggered_at"].endswith(("am", "pm"))
-
-
-def test_notices_a_crash_left_pending_are_swept_once(
-    committed, universe, pushes, django_user_model, monkeypatch
-):
-    user = django_user_model.objects.create_user("trader", password="pw-trader-1")
-    made = screen(universe, owner=user, notify=True)
-    monkeypatch.setattr("screeners.runs._after_commit", lambda *a, **k: None)  # the crash
-    run = committed(made, follow=None)
-    notice = ScreenNotice.objects.get(run=run)
-    assert notice.state == "pending" and pushes == []
-    later = timezone.now() + notify.SWEEP_AFTER + timedelta(seconds=1)
-    assert notify.sweep(now=later) == 1
-    assert notify.sweep(now=later) == 0
-    assert len(pushes) == 1 and ScreenNotice.objects.get(pk=notice.pk).state == "delivered"
 
 
 def test_a_screen_saved_with_text_that_no_longer_parses_fails_saying_why(committed, universe):
@@ -335,3 +156,16 @@ def test_a_run_the_worker_cannot_finish_ends_failed(universe, monkeypatch):
     monkeypatch.setattr("screeners.runs.evaluate", broken)
     assert execute_run(run.pk) == "failed"
     assert ScreenRun.objects.get(pk=run.pk).error == "the run failed on the worker: see its log"
+
+
+def test_after_close_runs_the_after_close_screens_on_trading_days_only(universe, monkeypatch):
+    from screeners.tasks import after_close
+
+    nightly = screen(universe, slug="nightly", schedule="after_close")
+    screen(universe, slug="by-hand", schedule="manual")
+    monkeypatch.setattr("screeners.tasks.calendar.is_trading_day", lambda day: False)
+    assert after_close() == 0 and not ScreenRun.objects.exists()  # a holiday
+    monkeypatch.setattr("screeners.tasks.calendar.is_trading_day", lambda day: True)
+    assert after_close() == 3  # with the shipped swing and longterm
+    ran = {r.screen.slug: r.trigger for r in ScreenRun.objects.select_related("screen")}
+    assert ran == {nightly.slug: "after_close", "swing": "after_close", "longterm": "after_close"}
