@@ -17,8 +17,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
 
-from celery import Celery
+from celery import Celery, current_app
+from django.conf import settings
 from django.db import close_old_connections
 
 from alerts.service import AlertService
@@ -42,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 SUPERVISE_INTERVAL_SECONDS = 5.0  # embedded mode's stand-in for beat (15 s there)
 PORTFOLIO_REFRESH_SECONDS = 300.0
+SCREENS_DUE_SECONDS = 60.0
+AFTER_CLOSE_WINDOW_MINUTES = 10
+IST = timezone(timedelta(hours=5, minutes=30))
 STOP_TIMEOUT_SECONDS = 10.0
 
 
@@ -72,8 +77,10 @@ def connection_registry(
 
 class EmbeddedBeat(BackgroundLoop):
     """Embedded mode's beat: the supervision step every few seconds (it starts wanted
-    streams in this process, through the eager start task), and every account's
-    portfolio every five minutes (beat's other job)."""
+    streams in this process, through the eager start task), every account's portfolio
+    every five minutes, the screens due each minute (`screeners.run_due`), and the
+    after-close jobs in the ten minutes after their time (settings.AFTER_CLOSE), once a
+    day, when the process is up then."""
 
     name = "embedded-beat"
     failure_wait_seconds = SUPERVISE_INTERVAL_SECONDS
@@ -83,11 +90,15 @@ class EmbeddedBeat(BackgroundLoop):
         *,
         interval_seconds: float = SUPERVISE_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        now_ist: Callable[[], datetime] = lambda: datetime.now(IST),
     ) -> None:
         super().__init__()
         self._interval = interval_seconds
         self._clock = clock
         self._portfolios_at: float | None = None  # never yet: at the first step
+        self._screens_at: float | None = None
+        self._after_close_on: dict[str, date] = {}  # task -> the IST day it last ran
+        self._now_ist = now_ist
 
     def step(self) -> float:
         supervise()
@@ -95,6 +106,18 @@ class EmbeddedBeat(BackgroundLoop):
         if self._portfolios_at is None or now - self._portfolios_at >= PORTFOLIO_REFRESH_SECONDS:
             self._portfolios_at = now
             refresh_task()
+        if self._screens_at is None or now - self._screens_at >= SCREENS_DUE_SECONDS:
+            self._screens_at = now
+            current_app.tasks["screeners.run_due"].delay()
+        ist = self._now_ist()
+        for task, minute in settings.AFTER_CLOSE:
+            late = ist.hour * 60 + ist.minute - (15 * 60 + minute)
+            if (
+                0 <= late < AFTER_CLOSE_WINDOW_MINUTES
+                and self._after_close_on.get(task) != ist.date()
+            ):
+                self._after_close_on[task] = ist.date()
+                current_app.tasks[task].delay()
         return self._interval
 
 

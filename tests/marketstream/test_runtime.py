@@ -6,6 +6,8 @@ process that hosts connections starts and stops its loops, leaving no thread beh
 from __future__ import annotations
 
 import threading
+from datetime import datetime
+from types import SimpleNamespace
 
 import pytest
 
@@ -43,6 +45,31 @@ def test_the_embedded_beat_supervises_every_step_and_refreshes_portfolios_every_
     assert len(supervised) == 4 and refreshed == [
         1000.0,
         1000.0 + 300.0 + PORTFOLIO_REFRESH_SECONDS,
+    ]
+
+
+def test_the_embedded_beat_runs_due_screens_each_minute_and_after_close_jobs_once_a_day(
+    monkeypatch,
+):
+    queued, now = [], [1000.0]
+    ist = [datetime(2026, 12, 7, 15, 39, tzinfo=runtime.IST)]
+    monkeypatch.setattr(runtime, "supervise", Supervised)
+    monkeypatch.setattr(runtime, "refresh_task", lambda: None)
+
+    class Tasks(dict):
+        def __missing__(self, name):
+            return SimpleNamespace(delay=lambda: queued.append(name))
+
+    monkeypatch.setattr(runtime, "current_app", SimpleNamespace(tasks=Tasks()))
+    beat = EmbeddedBeat(interval_seconds=5.0, clock=lambda: now[0], now_ist=lambda: ist[0])
+    for minute in (39, 40, 40, 45, 50, 59, 60):  # 15:39 .. 16:00
+        ist[0] = ist[0].replace(hour=15 + minute // 60, minute=minute % 60)
+        beat.step()
+        now[0] += 30.0
+    assert queued.count("screeners.run_due") == 4  # one a minute of clock (30 s a step)
+    assert [q for q in queued if q.endswith("after_close")] == [
+        "history.after_close",
+        "screeners.after_close",
     ]
 
 
