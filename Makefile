@@ -80,8 +80,12 @@ lint: dev-venv
 	$(LOCAL_ENV) $(PY) manage.py check
 	$(LOCAL_ENV) $(PY) manage.py makemigrations --check --dry-run
 
+# The tests that start no process first, on four workers (they wait on threads and
+# sockets more than they compute), then the end-to-end ones on two (work stealing: the
+# longest wait on wall-clock minutes).
 test: dev-venv system-deps lint compiled-decoder
-	$(PY) -m pytest -q -n 2 --dist worksteal
+	$(PY) -m pytest -q -n 4 --dist worksteal -m "not e2e"
+	$(PY) -m pytest -q -n 2 --dist worksteal -m e2e
 
 # The tests that start no process (`e2e` marks those: daphne, Celery workers, run_web,
 # redis-server, the simulator as a process, Chromium, manage.py commands), in under a

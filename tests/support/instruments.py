@@ -1,6 +1,6 @@
 """Instrument tables tests read without a database: the bundled sample's tick sizes (for
 a simulator in the test's process, so its prices fall on the grid the instrument table
-says) and DhanHQ's full scrip master (tests/data/README.md), unpacked once per process."""
+says) and DhanHQ's full scrip master (prices/data/README.md), unpacked once per process."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dhan.segments import InstrumentKey
 from tests.support.processes import ROOT
 
 # DhanHQ's compact scrip master, NSE and BSE equities and indices as of 2026-07 (23,116
-# rows), gzipped, as `load_instruments` loads by default: see tests/data/README.md.
+# rows), gzipped, as `load_instruments` loads by default: see prices/data/README.md.
 FULL_SCRIP_MASTER_GZ = (
     ROOT / "prices" / "data" / "dhan-scrip-master-nse-bse-equity-index-2026-07.csv.gz"
 )
