@@ -12,7 +12,6 @@ import http.server
 import json
 import re
 import threading
-import time
 import urllib.request
 from datetime import date, timedelta
 from types import SimpleNamespace
@@ -20,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from prices.instruments import SAMPLE_SCRIP_MASTER, LoadReport, read_scrip_master
-from tests.support.browser import screenshot, sign_in
+from tests.support.browser import screenshot, sign_in, until
 from tests.support.stack import SimulatorAddress, Stack
 
 pytestmark = pytest.mark.e2e
@@ -115,38 +114,41 @@ def test_a_new_entrant_raises_one_toast_and_one_signed_webhook_and_a_rerun_none(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     Receiver.seen = []
     hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    key = backfilled()[0]  # a stock with bars: `close > 0` holds for it
+    frames: list[dict] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(json.loads(f))))
     try:
         screen = api(f"{url}/api/v1/screens", token, {
-            "name": "Reliance above zero", "universe": "keys:NSE_EQ:2885",
+            "name": "Above zero", "universe": f"keys:{key}",
             "condition": "close > 0", "columns": {"close": "close"},
             "notify": {"on": "entered", "email": False,
                        "webhook": {"url": hook, "secret": WEBHOOK_SECRET}},
         })["screen"]  # fmt: skip
-        sign_in(
-            page, SimpleNamespace(url=url), username="demo", password="demo", then="/screeners/"
+        site_url = SimpleNamespace(url=url)
+        sign_in(page, site_url, username="demo", password="demo", then="/screeners/")
+        until(
+            page,
+            lambda: any(f.get("action") == "subscribe_orders" for f in frames),
+            timeout=20,
+            what="the page's socket up for this user",
         )
-        page.wait_for_timeout(1500)  # the page's socket is open and subscribed to its events
         run = api(f"{url}/api/v1/screens/{screen['id']}/run", token, {})
         page.wait_for_selector(".toast", timeout=10_000)
-        toast = page.locator(".toast").first.inner_text()
-        assert "Reliance above zero" in toast and "RELIANCE" in toast
-        deadline = time.monotonic() + 10
-        while not Receiver.seen and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(Receiver.seen) == 1
+        until(page, lambda: Receiver.seen, timeout=10, what="the webhook")
         headers, body = Receiver.seen[0]
         mac = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
         assert headers["X-MarketStream-Signature"] == f"sha256={mac}"
         sent = json.loads(body)
-        assert sent["run_id"] == run["run_id"] and [e["key"] for e in sent["entered"]] == [
-            "NSE_EQ:2885"
-        ]
+        assert sent["run_id"] == run["run_id"] and [e["key"] for e in sent["entered"]] == [key]
         assert headers["X-MarketStream-Event"] == sent["event_id"]
+        toast = page.locator(".toast").first.inner_text()
+        assert "Above zero" in toast and sent["entered"][0]["symbol"] in toast
         page.wait_for_selector(".toast", state="detached", timeout=10_000)
         again = api(f"{url}/api/v1/screens/{screen['id']}/run", token, {})
         results = api(f"{url}/api/v1/screens/{screen['id']}/results", token)
         assert results["run"]["id"] == again["run_id"] and results["entered"] == []
-        page.wait_for_timeout(2000)
+        page.wait_for_timeout(2000)  # what the re-run would have pushed has arrived by now
         assert page.locator(".toast").count() == 0 and len(Receiver.seen) == 1
+        assert sum(f.get("type") == "screen_entered" for f in frames) == 1
     finally:
         server.shutdown()
