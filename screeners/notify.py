@@ -13,6 +13,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from celery import current_app
+from django.db.models import Q
 from django.utils import timezone
 
 from prices.userpush import push_to_user
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 IST = timezone.get_fixed_timezone(timedelta(hours=5, minutes=30))
 SWEEP_AFTER = timedelta(minutes=1)  # a notice pending this long lost its dispatcher
+WEBHOOK_SWEEP_AFTER = timedelta(minutes=10)
 WEBHOOK_TASK = "screeners.deliver_webhook"
 EMAIL_TASK = "screeners.send_email"
 
@@ -105,11 +107,15 @@ def dispatch(run: ScreenRun, notices: list[ScreenNotice]) -> None:
 
 
 def sweep(*, now: datetime | None = None) -> int:
-    """Notices a crash left pending (never claimed, never tried): dispatched again."""
-    cutoff = (now or timezone.now()) - SWEEP_AFTER
-    stale = ScreenNotice.objects.filter(
-        state=ScreenNotice.State.PENDING, created_at__lt=cutoff, attempts=[]
-    ).select_related("run__screen")
+    """Notices a crash left pending (never claimed, never tried): dispatched again. A
+    browser or email notice is claimed as it is sent, so it goes once whatever; a webhook
+    is not, so it waits WEBHOOK_SWEEP_AFTER (its task may only be queued behind others),
+    and a second delivery would carry the same event id."""
+    now = now or timezone.now()
+    pending = Q(state=ScreenNotice.State.PENDING, attempts=[])
+    claimed = ~Q(channel=ScreenNotice.Channel.WEBHOOK) & Q(created_at__lt=now - SWEEP_AFTER)
+    webhook = Q(channel=ScreenNotice.Channel.WEBHOOK, created_at__lt=now - WEBHOOK_SWEEP_AFTER)
+    stale = ScreenNotice.objects.filter(pending & (claimed | webhook)).select_related("run__screen")
     count = 0
     for notice in stale:
         dispatch(notice.run, [notice])

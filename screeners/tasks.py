@@ -48,9 +48,14 @@ def execute_run(self: Task, run_id: int) -> str:
     """Queued by `runs.request_run`; a retried or duplicated task finds the run done. A
     failure no screen text explains (the database went away) ends the run `failed`, not
     queued for ever; the trace goes to the log."""
+    return _guarded(run_id, kept=kept_bars(self.app))
+
+
+def _guarded(run_id: int, *, forming: bool = False, kept: barcache.ClosedBars | None) -> str:
+    """Execute a queued run; what no screen text explains fails that run alone."""
     try:
-        return runs.execute(run_id, kept=kept_bars(self.app)).state
-    except Exception:  # the run must say it failed; the worker goes on
+        return runs.execute(run_id, forming=forming, kept=kept).state
+    except Exception:  # the run must say it failed; the worker and the other runs go on
         logger.exception("screen run %s failed", run_id)
         runs.mark_failed(run_id, "the run failed on the worker: see its log")
         return ScreenRun.State.FAILED
@@ -65,7 +70,8 @@ def after_close() -> int:
     screens = Screen.objects.filter(schedule="after_close").order_by("universe", "pk")
     ordered = sorted(screens, key=lambda s: s.universe.startswith("screener:"))
     for screen in ordered:
-        runs.run_now(screen, trigger=ScreenRun.Trigger.AFTER_CLOSE)
+        run = ScreenRun.objects.create(screen=screen, trigger=ScreenRun.Trigger.AFTER_CLOSE)
+        _guarded(run.pk, kept=None)  # the day's bars were just written: read afresh
     return len(ordered)
 
 
@@ -86,7 +92,7 @@ def run_due(self: Task) -> int:
     # The widest look-back first: the kept closed bars are read once, the others slice them.
     for screen in sorted(due, key=bars_read, reverse=True):
         run = ScreenRun.objects.create(screen=screen, trigger=ScreenRun.Trigger.INTERVAL)
-        runs.execute(run.pk, forming=True, kept=kept_bars(self.app))
+        _guarded(run.pk, forming=True, kept=kept_bars(self.app))
     return len(due)
 
 

@@ -148,3 +148,20 @@ def test_an_email_tells_the_owner_once(committed, universe, pushes, django_user_
 
     send_email(notice.pk)  # a duplicated task
     assert len(mailoutbox) == 1
+
+
+def test_a_webhook_left_pending_is_swept_after_ten_minutes_not_one(
+    committed, universe, receiver, pushes, django_user_model, monkeypatch
+):
+    user = django_user_model.objects.create_user("trader", password="pw-trader-1")
+    made = notifying(universe, user, receiver)
+    monkeypatch.setattr("screeners.runs._after_commit", lambda *a, **k: None)  # the crash
+    run = committed(made, follow=None)
+    webhook = ScreenNotice.objects.get(run=run, channel="webhook")
+    soon = timezone.now() + notify.SWEEP_AFTER + timedelta(seconds=1)
+    assert notify.sweep(now=soon) == 1  # the browser notice only: its task may be queued
+    assert Receiver.seen == [] and ScreenNotice.objects.get(pk=webhook.pk).state == "pending"
+    later = timezone.now() + notify.WEBHOOK_SWEEP_AFTER + timedelta(seconds=1)
+    assert notify.sweep(now=later) == 1
+    assert len(Receiver.seen) == 1 and ScreenNotice.objects.get(pk=webhook.pk).state == "delivered"
+    assert notify.sweep(now=later) == 0
