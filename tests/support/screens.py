@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from datetime import date, timedelta
 
 from dhan.clock import ist_day
@@ -30,7 +31,7 @@ def daily_bars(keys: list[str], *, days: int = DAYS, today: date | None = None) 
     """(key, history Bar) of `days` calendar days before `today` (IST), simulator-made."""
     from history.timeframes import Bar
 
-    today = today or ist_day(__import__("time").time())
+    today = today or ist_day(time.time())
     made = archive()
     out = []
     for key in keys:
