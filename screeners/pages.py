@@ -71,8 +71,9 @@ def _int(value: str | None, *, default: int, low: int, high: int) -> int:
         return default
 
 
-def _ordering(sort: str, columns: list[str]) -> list:
-    """ORDER BY for `sort` (`rank`, `symbol`, `score` or a column, `-` for descending);
+def _ordering(sort: str) -> list:
+    """ORDER BY for `sort` (`rank`, `symbol`, `score` or a column, `-` for descending;
+    `sorts` has checked it);
     undefined values last either way."""
     name = sort.removeprefix("-")
     descending = sort.startswith("-")
@@ -98,9 +99,7 @@ def screener_page(
     if run is None:
         return ScreenerPage(screen, None, None, [], sort, size, True)
     results = (
-        ScreenRow.objects.filter(run=run)
-        .select_related("instrument")
-        .order_by(*_ordering(sort, list(screen.columns)))
+        ScreenRow.objects.filter(run=run).select_related("instrument").order_by(*_ordering(sort))
     )
     current = Paginator(results, size).get_page(page)
     items = list(current.object_list)
